@@ -1,0 +1,275 @@
+//! The authorization code flow's browser half: the authorize URL, and the redirect back.
+//!
+//! # Security
+//! The redirect is attacker-controlled input. [`Callback::verify`] checks `state` (in constant
+//! time) before it looks at anything else, then `iss` (RFC 9207) when the provider sends it, and
+//! only then yields the code or the provider's error.
+
+use crate::encoding::{form_encode, form_parse, form_serialize};
+use crate::error::{CoreError, OAuthError};
+use crate::pkce::PkceVerifier;
+use crate::secret::{AuthCode, State};
+
+/// `prompt` values of OpenID Connect and Entra ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prompt {
+    /// Always ask for credentials.
+    Login,
+    /// Show the consent page even when consent exists.
+    Consent,
+    /// Let the user pick an account.
+    SelectAccount,
+    /// Never show UI (fails with `interaction_required` instead).
+    None,
+}
+
+impl Prompt {
+    /// Parses the wire value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "login" => Prompt::Login,
+            "consent" => Prompt::Consent,
+            "select_account" => Prompt::SelectAccount,
+            "none" => Prompt::None,
+            _ => return Option::None,
+        })
+    }
+
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prompt::Login => "login",
+            Prompt::Consent => "consent",
+            Prompt::SelectAccount => "select_account",
+            Prompt::None => "none",
+        }
+    }
+}
+
+/// Where the provider puts the response parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// In the query string.
+    Query,
+    /// In the fragment, which never reaches a server log.
+    Fragment,
+}
+
+/// An authorization request (RFC 6749 §4.1.1 with PKCE and the OpenID Connect extras).
+#[derive(Debug)]
+pub struct AuthorizationRequest<'a> {
+    authorize_url: &'a str,
+    client_id: &'a str,
+    redirect_uri: &'a str,
+    scope: &'a str,
+    state: &'a State,
+    challenge: String,
+    extra: Vec<(&'static str, &'a str)>,
+}
+
+impl<'a> AuthorizationRequest<'a> {
+    /// The required parts. `authorize_url` may carry a query of its own.
+    pub fn new(authorize_url: &'a str, client_id: &'a str, redirect_uri: &'a str, scope: &'a str, state: &'a State, verifier: &PkceVerifier) -> Self {
+        AuthorizationRequest { authorize_url, client_id, redirect_uri, scope, state, challenge: verifier.challenge(), extra: Vec::new() }
+    }
+
+    fn with(mut self, key: &'static str, value: &'a str) -> Self {
+        self.extra.retain(|(k, _)| *k != key);
+        self.extra.push((key, value));
+        self
+    }
+
+    /// `prompt`.
+    pub fn with_prompt(self, prompt: Prompt) -> Self {
+        self.with("prompt", prompt.as_str())
+    }
+
+    /// `nonce`, echoed in the ID token.
+    pub fn with_nonce(self, nonce: &'a str) -> Self {
+        self.with("nonce", nonce)
+    }
+
+    /// `login_hint`: prefills the account.
+    pub fn with_login_hint(self, hint: &'a str) -> Self {
+        self.with("login_hint", hint)
+    }
+
+    /// `domain_hint`: skips home-realm discovery (e.g. `contoso.com`, `consumers`).
+    pub fn with_domain_hint(self, hint: &'a str) -> Self {
+        self.with("domain_hint", hint)
+    }
+
+    /// `response_mode`.
+    pub fn with_response_mode(self, mode: ResponseMode) -> Self {
+        self.with("response_mode", if mode == ResponseMode::Query { "query" } else { "fragment" })
+    }
+
+    /// The URL to open in the popup or the page.
+    pub fn url(&self) -> String {
+        let mut url = String::from(self.authorize_url);
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&form_serialize([
+            ("response_type", "code"),
+            ("client_id", self.client_id),
+            ("redirect_uri", self.redirect_uri),
+            ("scope", self.scope),
+            ("state", self.state.expose()),
+            ("code_challenge", self.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]));
+        for (k, v) in &self.extra {
+            url.push('&');
+            url.push_str(k);
+            url.push('=');
+            form_encode(v, &mut url);
+        }
+        url
+    }
+}
+
+/// The parameters of a redirect back from the authorize endpoint, not yet trusted.
+#[derive(Debug, Default)]
+pub struct Callback {
+    code: Option<AuthCode>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+    error_uri: Option<String>,
+    iss: Option<String>,
+}
+
+impl Callback {
+    /// Parses a query (`?…`) or fragment (`#…`), with or without the leading character.
+    /// Returns `None` when it carries neither `code`, `error` nor `state`: not a callback at all.
+    pub fn parse(params: &str) -> Option<Self> {
+        let params = params.strip_prefix(['?', '#']).unwrap_or(params);
+        let mut cb = Callback::default();
+        for (k, v) in form_parse(params) {
+            let slot = match k.as_str() {
+                "state" => &mut cb.state,
+                "error" => &mut cb.error,
+                "error_description" => &mut cb.error_description,
+                "error_uri" => &mut cb.error_uri,
+                "iss" => &mut cb.iss,
+                "code" => {
+                    cb.code.get_or_insert(AuthCode::new(v));
+                    continue;
+                }
+                _ => continue,
+            };
+            slot.get_or_insert(v);
+        }
+        (cb.code.is_some() || cb.error.is_some() || cb.state.is_some()).then_some(cb)
+    }
+
+    /// The untrusted `state`, to look up the pending request it claims to answer.
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
+    /// Checks `state` and `iss`, then yields the code, or the provider's error.
+    pub fn verify(self, expected_state: &State, expected_issuer: Option<&str>) -> Result<AuthCode, CoreError> {
+        if !self.state.as_deref().is_some_and(|s| expected_state.matches(s)) {
+            return Err(CoreError::StateMismatch);
+        }
+        if let (Some(got), Some(expected)) = (self.iss, expected_issuer) {
+            if got != expected {
+                return Err(CoreError::IssuerMismatch { expected: expected.to_owned(), got });
+            }
+        }
+        if let Some(error) = self.error {
+            return Err(CoreError::OAuth(OAuthError::from_redirect(&error, self.error_description, self.error_uri)));
+        }
+        self.code.filter(|c| !c.expose().is_empty()).ok_or(CoreError::MissingCode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Action, OAuthErrorCode};
+    use proptest::prelude::*;
+
+    fn verifier() -> PkceVerifier {
+        PkceVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap()
+    }
+
+    #[test]
+    fn authorize_url_carries_pkce_state_and_hints_exactly() {
+        let state = State::new("xyz");
+        let url = AuthorizationRequest::new("https://login.microsoftonline.com/common/oauth2/v2.0/authorize", "cid", "https://mail.example.com/callback.html", "User.Read offline_access", &state, &verifier())
+            .with_prompt(Prompt::SelectAccount)
+            .with_login_hint("ann@contoso.com")
+            .with_domain_hint("contoso.com")
+            .with_nonce("n1")
+            .with_response_mode(ResponseMode::Fragment)
+            .url();
+        assert_eq!(
+            url,
+            "https://login.microsoftonline.com/common/oauth2/v2.0/authorize?response_type=code&client_id=cid&redirect_uri=https%3A%2F%2Fmail.example.com%2Fcallback.html&scope=User.Read+offline_access&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&prompt=select_account&login_hint=ann%40contoso.com&domain_hint=contoso.com&nonce=n1&response_mode=fragment"
+        );
+    }
+
+    #[test]
+    fn authorize_url_appends_to_an_existing_query_and_last_setter_wins() {
+        let state = State::new("s");
+        let url = AuthorizationRequest::new("http://127.0.0.1:9/auth?tenant=x", "c", "r", "s", &state, &verifier()).with_prompt(Prompt::Login).with_prompt(Prompt::None).url();
+        assert!(url.starts_with("http://127.0.0.1:9/auth?tenant=x&response_type=code"));
+        assert!(url.ends_with("&prompt=none"));
+    }
+
+    #[test]
+    fn callback_from_query_or_fragment_yields_the_code() {
+        for raw in ["?code=abc%2B1&state=xyz&session_state=1", "#code=abc%2B1&state=xyz", "code=abc%2B1&state=xyz"] {
+            let cb = Callback::parse(raw).unwrap();
+            assert_eq!(cb.state(), Some("xyz"));
+            assert_eq!(cb.verify(&State::new("xyz"), None).unwrap().expose(), "abc+1");
+        }
+    }
+
+    #[test]
+    fn callback_with_wrong_or_missing_state_is_refused_before_its_error() {
+        let cb = Callback::parse("?error=access_denied&state=evil").unwrap();
+        assert_eq!(cb.verify(&State::new("xyz"), None).unwrap_err(), CoreError::StateMismatch);
+        let cb = Callback::parse("?code=abc").unwrap();
+        assert_eq!(cb.verify(&State::new("xyz"), None).unwrap_err(), CoreError::StateMismatch);
+    }
+
+    #[test]
+    fn callback_with_foreign_issuer_is_refused() {
+        let cb = Callback::parse("?code=a&state=s&iss=https%3A%2F%2Fevil.example").unwrap();
+        assert!(matches!(cb.verify(&State::new("s"), Some("https://login.microsoftonline.com/t/v2.0")), Err(CoreError::IssuerMismatch { .. })));
+        let cb = Callback::parse("?code=a&state=s&iss=https%3A%2F%2Fidp").unwrap();
+        assert!(cb.verify(&State::new("s"), Some("https://idp")).is_ok());
+    }
+
+    #[test]
+    fn callback_error_is_classified_by_its_aadsts_number() {
+        let cb = Callback::parse("?error=access_denied&error_description=AADSTS65004%3A+User+declined+to+consent.&state=s").unwrap();
+        let err = cb.verify(&State::new("s"), None).unwrap_err();
+        let CoreError::OAuth(e) = &err else { panic!("{err:?}") };
+        assert_eq!(e.error, OAuthErrorCode::AccessDenied);
+        assert_eq!(e.codes, vec![65004]);
+        assert_eq!(err.action(), Action::Consent);
+    }
+
+    #[test]
+    fn non_callbacks_and_empty_codes_are_told_apart() {
+        assert!(Callback::parse("?tab=inbox").is_none());
+        assert!(Callback::parse("").is_none());
+        assert_eq!(Callback::parse("?code=&state=s").unwrap().verify(&State::new("s"), None).unwrap_err(), CoreError::MissingCode);
+    }
+
+    proptest! {
+        #[test]
+        fn authorize_url_state_survives_a_callback_round_trip(state in "\\PC{1,40}", code in "\\PC{1,60}") {
+            let st = State::new(state.clone());
+            let url = AuthorizationRequest::new("https://a/authorize", "c", "https://a/cb", "openid", &st, &verifier()).url();
+            let query = url.split_once('?').unwrap().1;
+            let echoed = form_parse(query).into_iter().find(|(k, _)| k == "state").unwrap().1;
+            let redirect = form_serialize([("code", code.as_str()), ("state", echoed.as_str())]);
+            let got = Callback::parse(&redirect).unwrap().verify(&st, None).unwrap();
+            prop_assert_eq!(got.expose(), code.as_str());
+        }
+    }
+}

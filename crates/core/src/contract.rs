@@ -1,0 +1,223 @@
+//! The HTTP contract between the browser module and the edge Worker, defined once.
+//!
+//! Every path is under [`API_PREFIX`]. Requests that change state carry an allowed `Origin`,
+//! `Content-Type: application/json` and [`CSRF_HEADER`]; the session rides in the
+//! [`SESSION_COOKIE`]. No type here that goes to a browser has a field that could hold a refresh
+//! token.
+//!
+//! | method | path | body | answer |
+//! |---|---|---|---|
+//! | GET | `/oauth/health` | | [`Health`] |
+//! | GET | `/oauth/connectors/{id}` | | [`ConnectorInfo`] |
+//! | POST | `/oauth/connectors/{id}/token` | [`TokenRequest`] | [`TokenResponse`] |
+//! | POST | `/oauth/connectors/{id}/refresh` | `{}` | [`TokenResponse`] |
+//! | POST | `/oauth/connectors/{id}/disconnect` | `{}` | [`Disconnected`] |
+//! | GET | `/oauth/session` | | [`SessionInfo`] |
+//! | POST | `/oauth/connectors/{id}/app-token` | [`AppTokenRequest`] | [`AppTokenResponse`] |
+//!
+//! Every error is an [`ErrorBody`] with a fitting HTTP status.
+
+use crate::error::Action;
+use crate::pkce::PkceVerifier;
+use crate::secret::{AccessToken, AuthCode};
+use serde::{Deserialize, Serialize};
+
+/// Where the edge serves the API.
+pub const API_PREFIX: &str = "/oauth";
+/// The header every state-changing request must carry (value [`CSRF_HEADER_VALUE`]); a
+/// cross-site form cannot set it and a cross-site `fetch` with it needs a CORS preflight.
+pub const CSRF_HEADER: &str = "x-mailconnect";
+/// The value of [`CSRF_HEADER`].
+pub const CSRF_HEADER_VALUE: &str = "1";
+/// The session cookie: `__Host-` pins it to the edge's host, `Secure`, `Path=/`.
+pub const SESSION_COOKIE: &str = "__Host-mailconnect-session";
+
+/// `GET /oauth/health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"`.
+    pub status: String,
+}
+
+/// `GET /oauth/connectors/{id}`: the public half of a connector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorInfo {
+    /// The connector id.
+    pub id: String,
+    /// The provider's authorization endpoint.
+    pub authorize_url: String,
+    /// The client (application) id.
+    pub client_id: String,
+    /// Space-separated scopes to request.
+    pub scope: String,
+    /// The redirect URIs the edge accepts for this connector; the first is the default.
+    pub redirect_uris: Vec<String>,
+    /// The `prompt` to send unless the caller chooses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The `domain_hint` to send, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_hint: Option<String>,
+    /// The issuer to expect in a redirect's `iss` (RFC 9207), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+/// `POST /oauth/connectors/{id}/token`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The authorization code from the redirect.
+    pub code: AuthCode,
+    /// The PKCE verifier whose challenge went into the authorize URL.
+    #[serde(with = "verifier_serde")]
+    pub code_verifier: PkceVerifier,
+    /// The redirect URI used in the authorize request; must match one configured exactly.
+    pub redirect_uri: String,
+}
+
+mod verifier_serde {
+    use crate::pkce::PkceVerifier;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &PkceVerifier, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.expose())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PkceVerifier, D::Error> {
+        let s = <&str>::deserialize(d).or_else(|_| Err(D::Error::custom("code_verifier must be a string")))?;
+        PkceVerifier::parse(s).map_err(D::Error::custom)
+    }
+}
+
+/// Who signed in, from the ID token (when the connector asks for `openid`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Display name (`name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Sign-in name (`preferred_username`, else `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Object id of the user (`oid`, else `sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oid: Option<String>,
+    /// Tenant id (`tid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
+}
+
+/// An access token for the browser. There is deliberately no refresh token field.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The bearer token.
+    pub access_token: AccessToken,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds the token lives from now.
+    pub expires_in: u64,
+    /// When it expires, in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// The scopes granted.
+    pub scope: String,
+    /// The signed-in account, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
+}
+
+/// `POST /oauth/connectors/{id}/disconnect`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disconnected {
+    /// Always `"disconnected"`.
+    pub status: String,
+}
+
+/// One connected connector of a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// The connector id.
+    pub id: String,
+    /// The signed-in account, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
+}
+
+/// `GET /oauth/session`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The connectors this session has tokens for.
+    pub connectors: Vec<Connection>,
+}
+
+/// `POST /oauth/connectors/{id}/app-token` (mail servers, with an API key).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppTokenRequest {
+    /// The mailbox to build the XOAUTH2 strings for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// An app-only access token, with the SASL strings when a user was given.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AppTokenResponse {
+    /// The bearer token.
+    pub access_token: AccessToken,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds the token lives from now.
+    pub expires_in: u64,
+    /// When it expires, in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// The scopes granted.
+    pub scope: String,
+    /// The IMAP/SMTP XOAUTH2 initial response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xoauth2: Option<String>,
+    /// The POP3 two-line form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xoauth2_pop3: Option<String>,
+}
+
+/// Every error the edge answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable snake_case code (an OAuth code for provider errors).
+    pub error: String,
+    /// What went wrong, for a person; never contains a secret.
+    pub error_description: String,
+    /// What to do.
+    pub action: Action,
+    /// Whether the same request may succeed later.
+    pub retryable: bool,
+    /// Entra's AADSTS numbers, when the provider sent any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_codes: Option<Vec<u32>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_request_rejects_unknown_fields_and_bad_verifiers() {
+        let ok = r#"{"code":"c","code_verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","redirect_uri":"https://a/cb"}"#;
+        let req: TokenRequest = serde_json::from_str(ok).unwrap();
+        assert_eq!(req.code.expose(), "c");
+        assert!(serde_json::from_str::<TokenRequest>(r#"{"code":"c","code_verifier":"short","redirect_uri":"r"}"#).is_err());
+        assert!(serde_json::from_str::<TokenRequest>(&ok.replace('}', r#","client_secret":"x"}"#)).is_err());
+        assert_eq!(format!("{req:?}").matches("[redacted]").count(), 2);
+    }
+
+    #[test]
+    fn token_response_wire_shape_is_exact() {
+        let t = TokenResponse { access_token: AccessToken::new("at"), token_type: "Bearer".into(), expires_in: 3599, expires_at: 1_800_000_000, scope: "User.Read".into(), account: Some(Account { username: Some("ann@contoso.com".into()), ..Account::default() }) };
+        assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"access_token":"at","token_type":"Bearer","expires_in":3599,"expires_at":1800000000,"scope":"User.Read","account":{"username":"ann@contoso.com"}}"#);
+    }
+
+    #[test]
+    fn error_body_omits_absent_codes() {
+        let e = ErrorBody { error: "invalid_origin".into(), error_description: "d".into(), action: Action::None, retryable: false, error_codes: None };
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"error":"invalid_origin","error_description":"d","action":"none","retryable":false}"#);
+    }
+}

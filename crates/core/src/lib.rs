@@ -1,0 +1,51 @@
+//! What mailconnect's browser module and edge Worker share: providers and tenants, scopes,
+//! PKCE, the authorization request and redirect, OAuth and AADSTS errors, XOAUTH2, deep links,
+//! and the HTTP contract between the two halves.
+//!
+//! This crate does no I/O: time and randomness come in as arguments, and URLs come out as
+//! strings, so it behaves the same natively, in a browser and in a Worker.
+//!
+//! ```no_run
+//! use mailconnect_core::{AuthorizationRequest, Callback, Microsoft, PkceVerifier, Prompt, Scopes, State, Tenant, presets};
+//!
+//! let provider = Microsoft::new(Tenant::parse("contoso.onmicrosoft.com")?);
+//! let scopes = Scopes::parse(presets::TEAMS_CALENDAR)?;
+//! provider.check_scopes(&scopes)?;
+//! let (random_state, random_verifier) = ([7u8; 16], [9u8; 32]); // from a CSPRNG in real code
+//! let state = State::from_random(&random_state);
+//! let verifier = PkceVerifier::from_random(&random_verifier);
+//! let authorize = provider.authorize_url();
+//! let scope = scopes.to_string();
+//! let url = AuthorizationRequest::new(&authorize, "client-id", "https://mail.example.com/callback.html", &scope, &state, &verifier)
+//!     .with_prompt(Prompt::SelectAccount)
+//!     .url();
+//! // …open `url`; when the redirect arrives:
+//! let code = Callback::parse("?code=…&state=…").ok_or("not a callback")?.verify(&state, provider.issuer().as_deref())?;
+//! # let _ = (url, code);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+mod auth_code;
+pub mod contract;
+mod deeplink;
+/// Base64 and form encoding without the `url` crate.
+pub mod encoding;
+mod error;
+mod pkce;
+mod provider;
+mod scope;
+mod secret;
+mod tenant;
+mod xoauth2;
+
+pub use auth_code::{AuthorizationRequest, Callback, Prompt, ResponseMode};
+pub use deeplink::ReturnTo;
+pub use error::{Aadsts, Action, CoreError, OAuthError, OAuthErrorCode};
+pub use pkce::PkceVerifier;
+pub use provider::{Endpoint, Generic, Microsoft, Provider};
+pub use scope::{presets, Scope, Scopes};
+pub use secret::{ct_eq, AccessToken, AuthCode, ClientSecret, Password, RefreshToken, SessionId, State};
+pub use tenant::{Authority, Tenant};
+pub use xoauth2::{xoauth2, xoauth2_pop3};

@@ -1,0 +1,266 @@
+//! Providers: where the authorize and token endpoints are. The Microsoft identity platform
+//! derives them from an [`Authority`] and a [`Tenant`]; any other provider names them.
+
+use crate::encoding::form_serialize;
+use crate::error::CoreError;
+use crate::scope::Scopes;
+use crate::tenant::{Authority, Tenant};
+
+/// An absolute `https://` URL, or `http://` on a loopback host (tests and the local demo).
+/// Without query or fragment, so parameters can be appended safely.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoint(String);
+
+impl Endpoint {
+    /// Validates a URL.
+    pub fn parse(url: &str) -> Result<Self, CoreError> {
+        let bad = || CoreError::InvalidUrl(url.to_owned());
+        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+        let host_port = rest.split('/').next().unwrap_or_default();
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host_port.split(':').next().unwrap_or_default(),
+        };
+        let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1");
+        let ok = (scheme == "https" || (scheme == "http" && loopback))
+            && !host.is_empty()
+            && url.bytes().all(|b| b.is_ascii_graphic())
+            && !url.contains(['?', '#', '@', '\\']);
+        if ok {
+            Ok(Endpoint(url.to_owned()))
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The scheme, host and port.
+    pub fn origin(&self) -> &str {
+        let after_scheme = self.0.find("://").map_or(0, |i| i + 3);
+        let end = self.0[after_scheme..].find('/').map_or(self.0.len(), |i| after_scheme + i);
+        &self.0[..end]
+    }
+}
+
+/// The Microsoft identity platform (v2 endpoints) for one tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Microsoft {
+    authority: Authority,
+    tenant: Tenant,
+}
+
+impl Microsoft {
+    /// The provider for `tenant` in the global cloud.
+    pub fn new(tenant: Tenant) -> Self {
+        Microsoft { authority: Authority::public(), tenant }
+    }
+
+    /// Uses another cloud or a test server.
+    pub fn with_authority(mut self, authority: Authority) -> Self {
+        self.authority = authority;
+        self
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The authority.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}/{}", self.authority.as_str(), self.tenant.as_str(), path)
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/authorize`
+    pub fn authorize_url(&self) -> String {
+        self.url("oauth2/v2.0/authorize")
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/token`
+    pub fn token_url(&self) -> String {
+        self.url("oauth2/v2.0/token")
+    }
+
+    /// The issuer of a single tenant addressed by its ID; other tenant forms have no single issuer.
+    pub fn issuer(&self) -> Option<String> {
+        matches!(self.tenant, Tenant::Id(_)).then(|| self.url("v2.0"))
+    }
+
+    /// The URL an admin opens to grant tenant-wide consent to `scopes` for `client_id`.
+    /// Personal accounts have no admins, so `consumers` has no such URL.
+    pub fn admin_consent_url(&self, client_id: &str, scopes: &Scopes, redirect_uri: &str, state: &str) -> Option<String> {
+        if self.tenant == Tenant::Consumers {
+            return None;
+        }
+        let scope = scopes.to_string();
+        let query = form_serialize([("client_id", client_id), ("scope", scope.as_str()), ("redirect_uri", redirect_uri), ("state", state)]);
+        Some(format!("{}?{query}", self.url("v2.0/adminconsent")))
+    }
+
+    /// Refuses scope sets that Entra would refuse: `.default` mixed with other scopes of its
+    /// resource (AADSTS70011), or scopes of two resources in one token request (AADSTS28000).
+    pub fn check_scopes(&self, scopes: &Scopes) -> Result<(), CoreError> {
+        let mut resource: Option<&str> = None;
+        for scope in scopes.iter() {
+            let Some(r) = scope.resource() else { continue };
+            match resource {
+                None => resource = Some(r),
+                Some(first) if first != r => return Err(CoreError::MultipleResources(first.to_owned(), r.to_owned())),
+                Some(_) => {}
+            }
+        }
+        let resource_scopes = scopes.iter().filter(|s| s.resource().is_some()).count();
+        match scopes.iter().find(|s| s.is_default()) {
+            Some(default) if resource_scopes > 1 => Err(CoreError::DefaultScopeMixed(default.resource().unwrap_or_default().to_owned())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Any OAuth 2.0 provider, by its endpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generic {
+    /// The authorization endpoint.
+    pub authorize_url: Endpoint,
+    /// The token endpoint.
+    pub token_url: Endpoint,
+    /// The issuer identifier, when the provider has one (RFC 9207 `iss` checks).
+    pub issuer: Option<String>,
+}
+
+/// Where a connector signs users in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// The Microsoft identity platform.
+    Microsoft(Microsoft),
+    /// Explicit endpoints.
+    Generic(Generic),
+}
+
+impl Provider {
+    /// Zoom (authorize/token at zoom.us; HTTP Basic client authentication; strict refresh-token
+    /// rotation: only the newest refresh token works).
+    pub fn zoom() -> Self {
+        Provider::Generic(Generic {
+            authorize_url: Endpoint("https://zoom.us/oauth/authorize".into()),
+            token_url: Endpoint("https://zoom.us/oauth/token".into()),
+            issuer: None,
+        })
+    }
+
+    /// The authorization endpoint.
+    pub fn authorize_url(&self) -> String {
+        match self {
+            Provider::Microsoft(m) => m.authorize_url(),
+            Provider::Generic(g) => g.authorize_url.as_str().to_owned(),
+        }
+    }
+
+    /// The token endpoint.
+    pub fn token_url(&self) -> String {
+        match self {
+            Provider::Microsoft(m) => m.token_url(),
+            Provider::Generic(g) => g.token_url.as_str().to_owned(),
+        }
+    }
+
+    /// The expected `iss`, when known.
+    pub fn issuer(&self) -> Option<String> {
+        match self {
+            Provider::Microsoft(m) => m.issuer(),
+            Provider::Generic(g) => g.issuer.clone(),
+        }
+    }
+
+    /// Checks scopes against the provider's own rules.
+    pub fn check_scopes(&self, scopes: &Scopes) -> Result<(), CoreError> {
+        match self {
+            Provider::Microsoft(m) => m.check_scopes(scopes),
+            Provider::Generic(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::presets;
+
+    fn ms(tenant: &str) -> Microsoft {
+        Microsoft::new(Tenant::parse(tenant).unwrap())
+    }
+
+    #[test]
+    fn derives_v2_urls_for_each_tenant_type() {
+        for (tenant, seg) in [("common", "common"), ("organizations", "organizations"), ("consumers", "consumers"), ("72f988bf-86f1-41af-91ab-2d7cd011db47", "72f988bf-86f1-41af-91ab-2d7cd011db47"), ("Contoso.com", "contoso.com")] {
+            let p = ms(tenant);
+            assert_eq!(p.authorize_url(), format!("https://login.microsoftonline.com/{seg}/oauth2/v2.0/authorize"));
+            assert_eq!(p.token_url(), format!("https://login.microsoftonline.com/{seg}/oauth2/v2.0/token"));
+        }
+    }
+
+    #[test]
+    fn sovereign_and_loopback_authorities_change_only_the_host() {
+        let gov = ms("contoso.com").with_authority(Authority::parse(Authority::US_GOVERNMENT).unwrap());
+        assert_eq!(gov.token_url(), "https://login.microsoftonline.us/contoso.com/oauth2/v2.0/token");
+        let local = ms("common").with_authority(Authority::parse("http://127.0.0.1:9010/").unwrap());
+        assert_eq!(local.authorize_url(), "http://127.0.0.1:9010/common/oauth2/v2.0/authorize");
+    }
+
+    #[test]
+    fn issuer_is_known_only_for_a_tenant_id() {
+        assert_eq!(ms("72f988bf-86f1-41af-91ab-2d7cd011db47").issuer().unwrap(), "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0");
+        assert_eq!(ms("common").issuer(), None);
+    }
+
+    #[test]
+    fn admin_consent_url_is_exact_and_absent_for_consumers() {
+        let scopes = Scopes::parse("https://graph.microsoft.com/.default").unwrap();
+        assert_eq!(
+            ms("organizations").admin_consent_url("cid", &scopes, "https://mail.example.com/cb", "st").unwrap(),
+            "https://login.microsoftonline.com/organizations/v2.0/adminconsent?client_id=cid&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&redirect_uri=https%3A%2F%2Fmail.example.com%2Fcb&state=st"
+        );
+        assert_eq!(ms("consumers").admin_consent_url("cid", &scopes, "https://x/cb", "st"), None);
+    }
+
+    #[test]
+    fn scope_presets_pass_entra_rules() {
+        for preset in [presets::TEAMS_CALENDAR, presets::MAIL_DELEGATED, presets::EWS_DELEGATED, presets::MAIL_APP_ONLY] {
+            ms("common").check_scopes(&Scopes::parse(preset).unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn default_scope_mixed_with_its_resource_is_refused() {
+        let s = Scopes::parse("https://outlook.office365.com/.default https://outlook.office365.com/IMAP.AccessAsApp").unwrap();
+        assert_eq!(ms("contoso.com").check_scopes(&s), Err(CoreError::DefaultScopeMixed("https://outlook.office365.com".into())));
+        let s = Scopes::parse("https://graph.microsoft.com/.default User.Read").unwrap();
+        assert!(matches!(ms("contoso.com").check_scopes(&s), Err(CoreError::DefaultScopeMixed(_))));
+        let s = Scopes::parse("openid offline_access https://graph.microsoft.com/.default").unwrap();
+        assert_eq!(ms("contoso.com").check_scopes(&s), Ok(()));
+    }
+
+    #[test]
+    fn two_resources_in_one_request_are_refused() {
+        let s = Scopes::parse("User.Read https://outlook.office.com/IMAP.AccessAsUser.All").unwrap();
+        assert!(matches!(ms("common").check_scopes(&s), Err(CoreError::MultipleResources(..))));
+    }
+
+    #[test]
+    fn endpoint_refuses_plain_http_off_loopback_and_queries() {
+        assert!(Endpoint::parse("https://zoom.us/oauth/token").is_ok());
+        assert!(Endpoint::parse("http://[::1]:8080/t").is_ok());
+        for bad in ["http://example.com/t", "https://a/t?x=1", "https://a/t#f", "ftp://a", "https://user@a/t", "https:///t", "https://a b/"] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Endpoint::parse("http://127.0.0.1:9/a/b").unwrap().origin(), "http://127.0.0.1:9");
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs every tool mailconnect needs, from the package registries only.
+# Idempotent: each step checks for the right version first and skips when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen in Cargo.lock
+WORKER_BUILD_VERSION=0.8.7     # must match crate `worker`
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+missing_apt=()
+have chromium || missing_apt+=(chromium)
+have chromedriver || missing_apt+=(chromium-driver)
+have wasm-opt || missing_apt+=(binaryen)
+if ((${#missing_apt[@]})); then
+  log "apt-get install ${missing_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing_apt[@]}" >/dev/null
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 8 minutes, once)"
+  # No --locked: its lockfile wants a webpki-roots version the registry mirror lacks.
+  cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+if ! have wasm-pack; then
+  log "cargo install wasm-pack (about 7 minutes, once)"
+  cargo install -q wasm-pack --locked
+fi
+
+if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+  log "cargo install worker-build $WORKER_BUILD_VERSION (about 10 minutes, once)"
+  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+fi
+
+if [ -f package-lock.json ]; then
+  if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+    log "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi
+log "toolchain ready"
