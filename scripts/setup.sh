@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen in Cargo.lock
 WORKER_BUILD_VERSION=0.8.7     # must match crate `worker`
+WASM_PACK_VERSION=0.15.1
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -33,9 +34,9 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGE
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-if ! have wasm-pack; then
-  log "cargo install wasm-pack (about 7 minutes, once)"
-  cargo install -q wasm-pack --locked
+if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
+  log "cargo install wasm-pack $WASM_PACK_VERSION (about 7 minutes, once)"
+  cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --locked --force
 fi
 
 if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
@@ -43,10 +44,11 @@ if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUIL
   cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --locked --force
 fi
 
-if [ -f package-lock.json ]; then
-  if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
-    log "npm ci"
-    npm ci --no-audit --no-fund --loglevel=error
-  fi
+# npm ci again only when the lockfile changed since the last install.
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.mailconnect-lock-hash 2>/dev/null)" != "$lock_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.mailconnect-lock-hash
 fi
 log "toolchain ready"

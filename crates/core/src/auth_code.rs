@@ -197,13 +197,20 @@ mod tests {
     #[test]
     fn authorize_url_carries_pkce_state_and_hints_exactly() {
         let state = State::new("xyz");
-        let url = AuthorizationRequest::new("https://login.microsoftonline.com/common/oauth2/v2.0/authorize", "cid", "https://mail.example.com/callback.html", "User.Read offline_access", &state, &verifier())
-            .with_prompt(Prompt::SelectAccount)
-            .with_login_hint("ann@contoso.com")
-            .with_domain_hint("contoso.com")
-            .with_nonce("n1")
-            .with_response_mode(ResponseMode::Fragment)
-            .url();
+        let url = AuthorizationRequest::new(
+            "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+            "cid",
+            "https://mail.example.com/callback.html",
+            "User.Read offline_access",
+            &state,
+            &verifier(),
+        )
+        .with_prompt(Prompt::SelectAccount)
+        .with_login_hint("ann@contoso.com")
+        .with_domain_hint("contoso.com")
+        .with_nonce("n1")
+        .with_response_mode(ResponseMode::Fragment)
+        .url();
         assert_eq!(
             url,
             "https://login.microsoftonline.com/common/oauth2/v2.0/authorize?response_type=code&client_id=cid&redirect_uri=https%3A%2F%2Fmail.example.com%2Fcallback.html&scope=User.Read+offline_access&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&prompt=select_account&login_hint=ann%40contoso.com&domain_hint=contoso.com&nonce=n1&response_mode=fragment"
@@ -213,7 +220,10 @@ mod tests {
     #[test]
     fn authorize_url_appends_to_an_existing_query_and_last_setter_wins() {
         let state = State::new("s");
-        let url = AuthorizationRequest::new("http://127.0.0.1:9/auth?tenant=x", "c", "r", "s", &state, &verifier()).with_prompt(Prompt::Login).with_prompt(Prompt::None).url();
+        let url = AuthorizationRequest::new("http://127.0.0.1:9/auth?tenant=x", "c", "r", "s", &state, &verifier())
+            .with_prompt(Prompt::Login)
+            .with_prompt(Prompt::None)
+            .url();
         assert!(url.starts_with("http://127.0.0.1:9/auth?tenant=x&response_type=code"));
         assert!(url.ends_with("&prompt=none"));
     }

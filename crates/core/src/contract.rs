@@ -85,8 +85,8 @@ mod verifier_serde {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PkceVerifier, D::Error> {
-        let s = <&str>::deserialize(d).or_else(|_| Err(D::Error::custom("code_verifier must be a string")))?;
-        PkceVerifier::parse(s).map_err(D::Error::custom)
+        let s = String::deserialize(d)?;
+        PkceVerifier::parse(&s).map_err(D::Error::custom)
     }
 }
 
@@ -211,8 +211,18 @@ mod tests {
 
     #[test]
     fn token_response_wire_shape_is_exact() {
-        let t = TokenResponse { access_token: AccessToken::new("at"), token_type: "Bearer".into(), expires_in: 3599, expires_at: 1_800_000_000, scope: "User.Read".into(), account: Some(Account { username: Some("ann@contoso.com".into()), ..Account::default() }) };
-        assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"access_token":"at","token_type":"Bearer","expires_in":3599,"expires_at":1800000000,"scope":"User.Read","account":{"username":"ann@contoso.com"}}"#);
+        let t = TokenResponse {
+            access_token: AccessToken::new("at"),
+            token_type: "Bearer".into(),
+            expires_in: 3599,
+            expires_at: 1_800_000_000,
+            scope: "User.Read".into(),
+            account: Some(Account { username: Some("ann@contoso.com".into()), ..Account::default() }),
+        };
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":3599,"expires_at":1800000000,"scope":"User.Read","account":{"username":"ann@contoso.com"}}"#
+        );
     }
 
     #[test]

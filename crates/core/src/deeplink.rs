@@ -1,10 +1,15 @@
-//! Deep links: where to send the user back after a full-page sign-in.
+//! Deep links: where to send the user back after a full-page sign-in, and links that open one
+//! message in the webmail from another app.
 //!
 //! # Security
 //! A return target comes from a URL anyone can craft, so only same-origin paths are accepted:
 //! never a scheme, a host, or a `//`/`\` prefix that browsers read as one (no open redirect).
+//! A message link is parsed into its parts and rebuilt under the configured base, so whatever
+//! came in, what goes out is a URL of the webmail.
 
+use crate::encoding::{form_parse, form_serialize};
 use crate::error::CoreError;
+use crate::provider::Endpoint;
 
 /// A path on this site (with query and fragment) to return to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,10 +37,141 @@ impl ReturnTo {
     }
 }
 
+/// One message, addressed the way IMAP or a mail header names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageLink {
+    /// A folder and the message's IMAP UID, valid while the folder's UIDVALIDITY is unchanged.
+    Uid {
+        /// The IMAP mailbox name, e.g. `INBOX` or `Archive/2026`.
+        folder: String,
+        /// The folder's UIDVALIDITY when the link was made.
+        uidvalidity: u32,
+        /// The message's UID.
+        uid: u32,
+    },
+    /// The `Message-ID` header without its angle brackets, e.g. `abc@example.com`.
+    MessageId(String),
+}
+
+impl MessageLink {
+    /// A link by folder and UID; UIDs and UIDVALIDITY are never 0 (RFC 3501 §2.3.1.1).
+    pub fn uid(folder: &str, uidvalidity: u32, uid: u32) -> Result<Self, CoreError> {
+        let ok = uid != 0 && uidvalidity != 0 && !folder.is_empty() && folder.len() <= 1024 && !folder.chars().any(char::is_control);
+        ok.then(|| MessageLink::Uid { folder: folder.to_owned(), uidvalidity, uid }).ok_or(CoreError::InvalidMessageLink)
+    }
+
+    /// A link by Message-ID; angle brackets, if given, are dropped.
+    pub fn message_id(id: &str) -> Result<Self, CoreError> {
+        let id = id.strip_prefix('<').and_then(|i| i.strip_suffix('>')).unwrap_or(id);
+        let ok = id.len() <= 998
+            && id.split_once('@').is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
+            && id.chars().all(|c| c.is_ascii_graphic() && !"<>".contains(c));
+        ok.then(|| MessageLink::MessageId(id.to_owned())).ok_or(CoreError::InvalidMessageLink)
+    }
+
+    /// The RFC 2392 `mid:` URL of a Message-ID link; `None` for UID links.
+    pub fn mid_url(&self) -> Option<String> {
+        match self {
+            MessageLink::MessageId(id) => Some(format!("mid:{}", id.replace('%', "%25").replace('/', "%2F").replace('?', "%3F").replace('#', "%23"))),
+            MessageLink::Uid { .. } => None,
+        }
+    }
+
+    /// The webmail URL that opens this message: `{base}?folder=…&uidvalidity=…&uid=…` or `{base}?mid=…`.
+    pub fn to_url(&self, base: &Endpoint) -> String {
+        let query = match self {
+            MessageLink::Uid { folder, uidvalidity, uid } => {
+                form_serialize([("folder", folder.as_str()), ("uidvalidity", uidvalidity.to_string().as_str()), ("uid", uid.to_string().as_str())])
+            }
+            MessageLink::MessageId(id) => form_serialize([("mid", id.as_str())]),
+        };
+        format!("{}?{query}", base.as_str())
+    }
+
+    /// Parses a `mid:` URL, or a URL that starts with exactly `base` followed by a query (and
+    /// optionally a fragment, ignored). Anything else is refused.
+    pub fn parse(input: &str, base: &Endpoint) -> Result<Self, CoreError> {
+        if let Some(mid) = input.strip_prefix("mid:") {
+            let decoded = form_parse(&format!("m={}", mid.replace('+', "%2B")));
+            let id = decoded.first().map(|(_, v)| v.as_str()).unwrap_or_default();
+            // RFC 2392 also allows `mid:message/content`; a content part is not a message.
+            return if mid.contains('/') { Err(CoreError::InvalidMessageLink) } else { Self::message_id(id) };
+        }
+        let query = input.strip_prefix(base.as_str()).and_then(|rest| rest.strip_prefix('?')).ok_or(CoreError::InvalidMessageLink)?;
+        let query = query.split('#').next().unwrap_or_default();
+        let params = form_parse(query);
+        let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        match (get("mid"), get("folder"), get("uidvalidity"), get("uid")) {
+            (Some(mid), None, None, None) => Self::message_id(mid),
+            (None, Some(folder), Some(validity), Some(uid)) => {
+                let number = |s: &str| s.parse::<u32>().map_err(|_| CoreError::InvalidMessageLink);
+                Self::uid(folder, number(validity)?, number(uid)?)
+            }
+            _ => Err(CoreError::InvalidMessageLink),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn base() -> Endpoint {
+        Endpoint::parse("https://mail.example.com/webmail/").unwrap()
+    }
+
+    #[test]
+    fn uid_link_builds_and_parses_under_the_base() {
+        let link = MessageLink::uid("Archive/2026 Q1", 1_700_000_000, 42).unwrap();
+        let url = link.to_url(&base());
+        assert_eq!(url, "https://mail.example.com/webmail/?folder=Archive%2F2026+Q1&uidvalidity=1700000000&uid=42");
+        assert_eq!(MessageLink::parse(&url, &base()).unwrap(), link);
+    }
+
+    #[test]
+    fn message_id_link_accepts_brackets_and_the_mid_form() {
+        let link = MessageLink::message_id("<CAF1+x@mail.example.com>").unwrap();
+        assert_eq!(link, MessageLink::MessageId("CAF1+x@mail.example.com".into()));
+        assert_eq!(link.mid_url().unwrap(), "mid:CAF1+x@mail.example.com");
+        assert_eq!(MessageLink::parse("mid:CAF1+x@mail.example.com", &base()).unwrap(), link);
+        assert_eq!(MessageLink::parse("mid:a%2Fb@x", &base()).unwrap(), MessageLink::MessageId("a/b@x".into()));
+        assert_eq!(MessageLink::parse(&link.to_url(&base()), &base()).unwrap(), link);
+    }
+
+    #[test]
+    fn message_links_off_the_base_or_malformed_are_refused() {
+        for bad in [
+            "https://evil.example/webmail/?mid=a@b",
+            "https://mail.example.com/webmail/../admin?mid=a@b",
+            "https://mail.example.com/webmailx?mid=a@b",
+            "https://mail.example.com/webmail/?uid=1&uidvalidity=1",
+            "https://mail.example.com/webmail/?folder=INBOX&uidvalidity=1&uid=0",
+            "https://mail.example.com/webmail/?folder=INBOX&uidvalidity=x&uid=1",
+            "https://mail.example.com/webmail/?mid=a@b&folder=INBOX&uidvalidity=1&uid=1",
+            "https://mail.example.com/webmail/?mid=nobody",
+            "mid:a@b/part1",
+            "mid:",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(MessageLink::parse(bad, &base()), Err(CoreError::InvalidMessageLink), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn uid_links_round_trip(folder in "[^\\p{Cc}]{1,30}", validity in 1u32.., uid in 1u32..) {
+            let link = MessageLink::uid(&folder, validity, uid).unwrap();
+            prop_assert_eq!(MessageLink::parse(&link.to_url(&base()), &base()).unwrap(), link);
+        }
+
+        #[test]
+        fn parsed_links_always_rebuild_under_the_base(input in "\\PC{0,60}") {
+            if let Ok(link) = MessageLink::parse(&input, &base()) {
+                prop_assert!(link.to_url(&base()).starts_with("https://mail.example.com/webmail/?"));
+            }
+        }
+    }
 
     #[test]
     fn accepts_same_origin_paths() {

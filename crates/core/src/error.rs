@@ -235,7 +235,8 @@ impl OAuthError {
             error_codes: Vec<u32>,
         }
         let wire: Wire = serde_json::from_slice(body).ok()?;
-        let mut err = OAuthError { error: OAuthErrorCode::parse(&wire.error), description: wire.error_description, uri: wire.error_uri, codes: wire.error_codes };
+        let mut err =
+            OAuthError { error: OAuthErrorCode::parse(&wire.error), description: wire.error_description, uri: wire.error_uri, codes: wire.error_codes };
         if err.codes.is_empty() {
             err.codes.extend(err.description.as_deref().and_then(leading_aadsts));
         }
@@ -339,7 +340,11 @@ impl CoreError {
     /// What to do about it.
     pub fn action(&self) -> Action {
         match self {
-            CoreError::InvalidTenant(_) | CoreError::InvalidUrl(_) | CoreError::InvalidScope(_) | CoreError::DefaultScopeMixed(_) | CoreError::MultipleResources(..) => Action::Configuration,
+            CoreError::InvalidTenant(_)
+            | CoreError::InvalidUrl(_)
+            | CoreError::InvalidScope(_)
+            | CoreError::DefaultScopeMixed(_)
+            | CoreError::MultipleResources(..) => Action::Configuration,
             CoreError::StateMismatch | CoreError::IssuerMismatch { .. } | CoreError::MissingCode => Action::Reconnect,
             CoreError::OAuth(e) => e.action(None),
             CoreError::InvalidVerifier | CoreError::InvalidXoauth2Input | CoreError::InvalidReturnTo | CoreError::InvalidMessageLink => Action::None,

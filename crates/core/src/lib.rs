@@ -41,7 +41,7 @@ mod tenant;
 mod xoauth2;
 
 pub use auth_code::{AuthorizationRequest, Callback, Prompt, ResponseMode};
-pub use deeplink::ReturnTo;
+pub use deeplink::{MessageLink, ReturnTo};
 pub use error::{Aadsts, Action, CoreError, OAuthError, OAuthErrorCode};
 pub use pkce::PkceVerifier;
 pub use provider::{Endpoint, Generic, Microsoft, Provider};

@@ -200,7 +200,13 @@ mod tests {
 
     #[test]
     fn derives_v2_urls_for_each_tenant_type() {
-        for (tenant, seg) in [("common", "common"), ("organizations", "organizations"), ("consumers", "consumers"), ("72f988bf-86f1-41af-91ab-2d7cd011db47", "72f988bf-86f1-41af-91ab-2d7cd011db47"), ("Contoso.com", "contoso.com")] {
+        for (tenant, seg) in [
+            ("common", "common"),
+            ("organizations", "organizations"),
+            ("consumers", "consumers"),
+            ("72f988bf-86f1-41af-91ab-2d7cd011db47", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            ("Contoso.com", "contoso.com"),
+        ] {
             let p = ms(tenant);
             assert_eq!(p.authorize_url(), format!("https://login.microsoftonline.com/{seg}/oauth2/v2.0/authorize"));
             assert_eq!(p.token_url(), format!("https://login.microsoftonline.com/{seg}/oauth2/v2.0/token"));

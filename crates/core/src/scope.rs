@@ -98,7 +98,8 @@ pub mod presets {
     /// Teams meetings in the webmail calendar (Microsoft Graph, delegated).
     pub const TEAMS_CALENDAR: &str = "User.Read Calendars.ReadBasic Calendars.Read Calendars.ReadWrite offline_access";
     /// IMAP, POP and SMTP AUTH with XOAUTH2 for the signed-in user.
-    pub const MAIL_DELEGATED: &str = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access";
+    pub const MAIL_DELEGATED: &str =
+        "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access";
     /// Exchange Web Services for the signed-in user.
     pub const EWS_DELEGATED: &str = "https://outlook.office365.com/EWS.AccessAsUser.All offline_access";
     /// App-only mail (SMTP.SendAsApp, IMAP.AccessAsApp, POP.AccessAsApp) with client credentials.

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every mailconnect test on a fresh clone: installs the toolchain (idempotently), checks
+# format and lints, runs the core unit tests, the browser module's tests in headless Chromium,
+# the Worker's integration tests in workerd, the end-to-end tests, and the bundle size check.
+# Prints a closing "N passed, N failed" line over all runners.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$HOME/.cargo/bin:$PATH"
+LOGS=$(mktemp -d)
+chromium_before=$(pgrep -d' ' -f '(chromium|chrome)' || true)
+
+cleanup() {
+  # Whatever Chromium this run started and left behind goes, by PID; nothing else is touched.
+  local pid
+  for pid in $(pgrep -f '(chromium|chrome)' || true); do
+    case " $chromium_before " in *" $pid "*) ;; *) kill "$pid" 2>/dev/null || true ;; esac
+  done
+  rm -rf "$LOGS"
+}
+trap cleanup EXIT
+
+failed_steps=()
+step() {
+  local name=$1; shift
+  printf '\n\033[1m== %s\033[0m\n' "$name"
+  if ! "$@" 2>&1 | tee "$LOGS/$(echo "$name" | tr ' /' '__').log"; then
+    failed_steps+=("$name")
+  fi
+}
+
+bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+
+step "format" cargo fmt --all --check
+step "clippy core" cargo clippy -p mailconnect-core --all-targets --all-features -- -D warnings
+step "clippy core (browser features)" cargo clippy -p mailconnect-core --target wasm32-unknown-unknown -- -D warnings
+step "clippy web" cargo clippy -p mailconnect-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "clippy edge" cargo clippy -p mailconnect-edge --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "core tests" cargo test -p mailconnect-core --all-features
+step "core doc tests (browser features)" cargo test -p mailconnect-core --doc
+step "build web" bash scripts/build-web.sh
+step "web tests" bash scripts/test-web.sh
+step "build edge" bash scripts/build-edge.sh
+step "web bundle size" node scripts/size-web.mjs
+step "node tests" node --test --test-concurrency=1 tests/
+
+# One closing line over every runner: cargo ("test result: ok. N passed; M failed") and
+# node ("# pass N" / "# fail N").
+passed=0; failed=0
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+  cat "$LOGS"/*.log | sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p'
+  cat "$LOGS"/*.log | awk '/^# pass /{p=$3} /^# fail /{f=$3} END{if (p != "") print p, f}'
+)
+if ((${#failed_steps[@]})); then
+  echo "failed steps: ${failed_steps[*]}"
+  failed=$((failed > 0 ? failed : 1))
+fi
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#failed_steps[@]} -eq 0 ]
