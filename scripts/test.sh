@@ -36,7 +36,9 @@ step "clippy core" cargo clippy -p mailconnect-core --all-targets --all-features
 step "clippy core (browser features)" cargo clippy -p mailconnect-core --target wasm32-unknown-unknown -- -D warnings
 step "clippy web" cargo clippy -p mailconnect-web --target wasm32-unknown-unknown --all-targets -- -D warnings
 step "clippy edge" cargo clippy -p mailconnect-edge --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "clippy cli" cargo clippy -p mailconnect-cli --all-targets -- -D warnings
 step "core tests" cargo test -p mailconnect-core --all-features
+step "cli tests" cargo test -p mailconnect-cli
 step "core doc tests (browser features)" cargo test -p mailconnect-core --doc
 step "build web" bash scripts/build-web.sh
 step "web tests" bash scripts/test-web.sh
