@@ -10,6 +10,8 @@ WASM_PACK_VERSION=0.15.1
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
+# The x.y.z a tool prints of itself ("wasm-pack 0.15.1", "0.8.7"), or nothing.
+version_of() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -28,18 +30,18 @@ if ((${#missing_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing_apt[@]}" >/dev/null
 fi
 
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+if [ "$(version_of wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 8 minutes, once)"
   # No --locked: its lockfile wants a webpki-roots version the registry mirror lacks.
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
+if [ "$(version_of wasm-pack)" != "$WASM_PACK_VERSION" ]; then
   log "cargo install wasm-pack $WASM_PACK_VERSION (about 7 minutes, once)"
   cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --locked --force
 fi
 
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+if [ "$(version_of worker-build)" != "$WORKER_BUILD_VERSION" ]; then
   log "cargo install worker-build $WORKER_BUILD_VERSION (about 10 minutes, once)"
   cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --locked --force
 fi
