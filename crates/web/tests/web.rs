@@ -1,0 +1,613 @@
+//! The module in a real browser, through its JavaScript-facing API. Only the edge (`fetch`) and
+//! the provider's popup (`window.open`) are doubles (tests/support/fakes.js); BroadcastChannel,
+//! Web Locks, storage, history and message events are the browser's own.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Promise, Reflect, JSON};
+use mailconnect::{handle_callback, Connector};
+use mailconnect_core::PkceVerifier;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(module = "/tests/support/fakes.js")]
+extern "C" {
+    type Edge;
+    #[wasm_bindgen(js_name = installEdge)]
+    fn install_edge(routes: &JsValue) -> Edge;
+    #[wasm_bindgen(method)]
+    fn count(this: &Edge, key: &str) -> u32;
+    #[wasm_bindgen(method)]
+    fn last(this: &Edge, key: &str) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    fn routes(this: &Edge) -> JsValue;
+    #[wasm_bindgen(method, js_name = restore)]
+    fn restore_fetch(this: &Edge);
+
+    type Opener;
+    #[wasm_bindgen(js_name = installOpen)]
+    fn install_open(behaviour: &str) -> Opener;
+    #[wasm_bindgen(method, getter)]
+    fn calls(this: &Opener) -> Array;
+    #[wasm_bindgen(method, getter)]
+    fn popup(this: &Opener) -> JsValue;
+    #[wasm_bindgen(method, js_name = restore)]
+    fn restore_open(this: &Opener);
+
+    fn param(url: &str, name: &str) -> Option<String>;
+    fn s256(text: &str) -> Promise;
+    fn sleep(ms: u32) -> Promise;
+    #[wasm_bindgen(js_name = nextOfType)]
+    fn next_of_type(channel: &str, kind: &str) -> Promise;
+    #[wasm_bindgen(js_name = nextTokenMessage)]
+    fn next_token_message(channel: &str) -> Promise;
+    fn broadcast(channel: &str, data: &JsValue);
+    #[wasm_bindgen(js_name = windowMessage)]
+    fn window_message(data: &JsValue, origin: &str);
+    fn settle(promise: &Promise) -> Promise;
+    #[wasm_bindgen(js_name = isPending)]
+    fn is_pending(promise: &Promise) -> Promise;
+}
+
+const AUTHORIZE: &str = "https://login.example.test/tenant/oauth2/v2.0/authorize";
+const ISSUER: &str = "https://login.example.test/tenant/v2.0";
+const TOKEN: &str = r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"expires_at":1800000000,"scope":"User.Read","account":{"name":"Ann","username":"ann@contoso.com"}}"#;
+
+fn origin() -> String {
+    web_sys::window().unwrap().location().origin().unwrap()
+}
+
+fn json(text: &str) -> JsValue {
+    JSON::parse(text).unwrap_or_else(|_| panic!("test JSON: {text}"))
+}
+
+fn get(value: &JsValue, path: &str) -> JsValue {
+    path.split('.').fold(value.clone(), |v, key| Reflect::get(&v, &key.into()).unwrap())
+}
+
+fn text(value: &JsValue, path: &str) -> String {
+    get(value, path).as_string().unwrap_or_else(|| panic!("{path} is not a string in {}", JSON::stringify(value).unwrap()))
+}
+
+/// The edge of connector `id` answering every route successfully; `authorize` is its authorize URL.
+fn edge_for(id: &str, authorize: &str) -> Edge {
+    let origin = origin();
+    install_edge(&json(&format!(
+        r#"{{
+        "GET /oauth/connectors/{id}": [200, {{"id":"{id}","authorize_url":"{authorize}","client_id":"client-1","scope":"openid offline_access User.Read","redirect_uris":["{origin}/callback.html"],"prompt":"select_account","issuer":"{ISSUER}"}}],
+        "POST /oauth/connectors/{id}/token": [200, {TOKEN}],
+        "POST /oauth/connectors/{id}/refresh": [200, {TOKEN}],
+        "POST /oauth/connectors/{id}/disconnect": [200, {{"status":"disconnected"}}],
+        "GET /oauth/session": [200, {{"connectors":[{{"id":"{id}","account":{{"username":"ann@contoso.com","tid":"t-1"}}}}]}}]
+        }}"#
+    )))
+}
+
+fn edge(id: &str) -> Edge {
+    edge_for(id, AUTHORIZE)
+}
+
+fn set_route(edge: &Edge, key: &str, status: u16, body: &str) {
+    let route = Array::of2(&status.into(), &body.into());
+    Reflect::set(&edge.routes(), &key.into(), &route).unwrap();
+}
+
+async fn load_with(id: &str, extra: &str) -> Result<Connector, JsValue> {
+    Connector::load(json(&format!(r#"{{"edge":"{}/oauth","connector":"{id}"{extra}}}"#, origin()))).await
+}
+
+async fn load(id: &str) -> Connector {
+    load_with(id, "").await.expect("Connector.load")
+}
+
+async fn wait(promise: Promise) -> JsValue {
+    JsFuture::from(promise).await.expect("promise resolves")
+}
+
+async fn outcome(promise: &Promise) -> Result<JsValue, JsValue> {
+    let settled: Array = JsFuture::from(settle(promise)).await.unwrap().into();
+    if settled.get(0) == "ok" {
+        Ok(settled.get(1))
+    } else {
+        Err(settled.get(1))
+    }
+}
+
+async fn rejection(promise: &Promise) -> JsValue {
+    match outcome(promise).await {
+        Ok(v) => panic!("expected a rejection, got {}", JSON::stringify(&v).map(String::from).unwrap_or_default()),
+        Err(e) => e,
+    }
+}
+
+/// A `MailconnectError` (an `Error` subclass) with this code and action.
+fn assert_error(error: &JsValue, code: &str, action: &str) {
+    assert!(error.is_instance_of::<js_sys::Error>(), "not an Error: {error:?}");
+    assert_eq!(text(error, "name"), "MailconnectError");
+    let constructor = get(&Reflect::get_prototype_of(error).unwrap().into(), "constructor");
+    assert_eq!(text(&constructor, "name"), "MailconnectError");
+    assert_eq!(text(error, "code"), code, "message: {}", text(error, "message"));
+    assert_eq!(text(error, "action"), action);
+    assert_eq!(get(error, "retryable").as_bool(), Some(action == "retry"));
+    assert!(!text(error, "message").is_empty());
+}
+
+fn channel(state: &str) -> String {
+    format!("mailconnect:{state}")
+}
+
+fn callback_message(state: &str, params: &str) -> JsValue {
+    let m = js_sys::Object::new();
+    Reflect::set(&m, &"type".into(), &"mailconnect:callback".into()).unwrap();
+    Reflect::set(&m, &"state".into(), &state.into()).unwrap();
+    Reflect::set(&m, &"params".into(), &params.into()).unwrap();
+    m.into()
+}
+
+fn connect(connector: &Connector, options: &str) -> Promise {
+    connector.connect(Some(json(options)))
+}
+
+/// The authorize URL the last popup was opened with.
+fn opened_url(opener: &Opener) -> String {
+    text(&opener.calls().get(opener.calls().length() - 1), "url")
+}
+
+#[wasm_bindgen_test]
+fn rfc7636_vector_hashes_to_its_challenge_in_wasm() {
+    let verifier = PkceVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
+    assert_eq!(verifier.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+}
+
+#[wasm_bindgen_test]
+async fn load_asks_the_edge_with_the_session_cookie_and_the_csrf_header() {
+    let edge = edge("load1");
+    load("load1").await;
+    let request = edge.last("GET /oauth/connectors/load1");
+    assert_eq!(text(&request, "credentials"), "include");
+    assert_eq!(text(&request, "cache"), "no-store");
+    assert_eq!(text(&request, "headers.x-mailconnect"), "1");
+    assert!(get(&request, "body").is_null());
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn unreachable_edge_is_a_retryable_network_error() {
+    let edge = install_edge(&json("{}"));
+    let error = load_with("nowhere", "").await.expect_err("rejects");
+    assert_error(&error, "network_error", "retry");
+    assert!(text(&error, "message").contains("/oauth/connectors/nowhere"));
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn edge_error_body_becomes_the_error_with_its_action_and_aadsts_codes() {
+    let edge = edge("err1");
+    let teams = load("err1").await;
+    set_route(
+        &edge,
+        "POST /oauth/connectors/err1/refresh",
+        401,
+        r#"{"error":"invalid_grant","error_description":"The refresh token expired: connect again.","action":"reconnect","retryable":false,"error_codes":[700082]}"#,
+    );
+    let error = rejection(&teams.access_token()).await;
+    assert_error(&error, "invalid_grant", "reconnect");
+    assert_eq!(text(&error, "message"), "The refresh token expired: connect again.");
+    assert_eq!(JSON::stringify(&get(&error, "errorCodes")).unwrap(), "[700082]");
+
+    let refresh = edge.last("POST /oauth/connectors/err1/refresh");
+    assert_eq!(text(&refresh, "headers.content-type"), "application/json");
+    assert_eq!(text(&refresh, "headers.x-mailconnect"), "1");
+    assert_eq!(JSON::stringify(&get(&refresh, "body")).unwrap(), "{}");
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn answers_outside_the_contract_are_bad_responses() {
+    let edge = edge("bad1");
+    let teams = load("bad1").await;
+    set_route(&edge, "POST /oauth/connectors/bad1/refresh", 502, "<html>Bad gateway</html>");
+    assert_error(&rejection(&teams.access_token()).await, "bad_response", "retry");
+    set_route(&edge, "POST /oauth/connectors/bad1/refresh", 404, r#"{"unexpected":true}"#);
+    assert_error(&rejection(&teams.access_token()).await, "bad_response", "configuration");
+    set_route(&edge, "POST /oauth/connectors/bad1/refresh", 200, r#"{"access_token":42}"#);
+    assert_error(&rejection(&teams.access_token()).await, "bad_response", "configuration");
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn options_are_checked_before_anything_happens() {
+    let edge = edge("opt1");
+    assert_error(&Connector::load(json(r#"{"connector":"opt1"}"#)).await.unwrap_err(), "configuration_error", "configuration");
+    assert_error(&load_with("opt1", r#","refreshMargin":5"#).await.unwrap_err(), "configuration_error", "configuration");
+    assert_eq!(edge.count("GET /oauth/connectors/opt1"), 0);
+
+    let teams = load("opt1").await;
+    let opener = install_open("open");
+    assert_error(&rejection(&connect(&teams, r#"{"prompt":"always"}"#)).await, "configuration_error", "configuration");
+    assert_error(&rejection(&connect(&teams, r#"{"mode":"tab"}"#)).await, "configuration_error", "configuration");
+    assert_error(&rejection(&connect(&teams, r#"{"timeoutMs":0}"#)).await, "configuration_error", "configuration");
+    for open_redirect in ["https://evil.example/", "//evil.example/", "/\\evil.example"] {
+        let options = format!(r#"{{"mode":"redirect","returnTo":{}}}"#, JSON::stringify(&open_redirect.into()).unwrap());
+        assert_error(&rejection(&connect(&teams, &options)).await, "invalid_return_to", "none");
+    }
+    assert_eq!(opener.calls().length(), 0, "no popup for invalid options");
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn redirect_uri_on_another_origin_is_refused_at_load() {
+    let edge = edge("cross1");
+    let body =
+        format!(r#"{{"id":"cross1","authorize_url":"{AUTHORIZE}","client_id":"c","scope":"openid","redirect_uris":["https://other.example/callback.html"]}}"#);
+    set_route(&edge, "GET /oauth/connectors/cross1", 200, &body);
+    let error = load_with("cross1", "").await.unwrap_err();
+    assert_error(&error, "configuration_error", "configuration");
+    assert!(text(&error, "message").contains("https://other.example/callback.html"));
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn authorize_url_that_could_run_script_is_refused_at_load() {
+    for authorize in ["javascript:alert(1)//", "data:text/html,x", "http://login.example.test/authorize"] {
+        let edge = edge_for("scheme1", authorize);
+        assert_error(&load_with("scheme1", "").await.unwrap_err(), "configuration_error", "configuration");
+        edge.restore_fetch();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn popup_sign_in_redeems_the_code_with_the_verifier_of_its_challenge() {
+    let edge = edge("pop1");
+    let opener = install_open("open");
+    let teams = load("pop1").await;
+    let connected = connect(&teams, r#"{"mode":"popup","loginHint":"ann@contoso.com"}"#);
+
+    // The popup was opened synchronously, inside connect().
+    assert_eq!(opener.calls().length(), 1);
+    let url = opened_url(&opener);
+    assert!(url.starts_with(&format!("{AUTHORIZE}?response_type=code&client_id=client-1&")), "{url}");
+    assert_eq!(param(&url, "redirect_uri").unwrap(), format!("{}/callback.html", origin()));
+    assert_eq!(param(&url, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(param(&url, "prompt").as_deref(), Some("select_account"));
+    assert_eq!(param(&url, "login_hint").as_deref(), Some("ann@contoso.com"));
+    let state = param(&url, "state").unwrap();
+    assert_eq!(state.len(), 22, "16 random bytes, base64url");
+
+    // The callback page answers on the state's channel; the opener acknowledges there.
+    let ack = next_of_type(&channel(&state), "mailconnect:ack");
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=code-1&state={state}&iss={}", js_sys::encode_uri_component(ISSUER))));
+    let status = wait(connected).await;
+    assert_eq!(get(&status, "connected"), true);
+    assert_eq!(text(&status, "account.username"), "ann@contoso.com");
+    assert_eq!(text(&wait(ack).await, "state"), state);
+    assert_eq!(get(&opener.popup(), "closedByOpener"), true);
+
+    let exchange = edge.last("POST /oauth/connectors/pop1/token");
+    assert_eq!(text(&exchange, "body.code"), "code-1");
+    assert_eq!(text(&exchange, "body.redirect_uri"), format!("{}/callback.html", origin()));
+    let verifier = text(&exchange, "body.code_verifier");
+    assert_eq!(verifier.len(), 43);
+    // The challenge Rust computed is the browser's own SHA-256 of the verifier.
+    assert_eq!(wait(s256(&verifier)).await, param(&url, "code_challenge").unwrap());
+
+    // The token from the exchange is in memory: no refresh needed.
+    assert_eq!(text(&wait(teams.access_token()).await, "accessToken"), "at-1");
+    assert_eq!(edge.count("POST /oauth/connectors/pop1/refresh"), 0);
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn window_messages_count_only_from_this_origin_and_for_this_state() {
+    let edge = edge("pop2");
+    let opener = install_open("open");
+    let teams = load("pop2").await;
+    let connected = connect(&teams, r#"{"mode":"popup"}"#);
+    let state = param(&opened_url(&opener), "state").unwrap();
+    let params = format!("?code=code-2&state={state}");
+
+    window_message(&callback_message(&state, &params), "https://evil.example");
+    window_message(&callback_message("another-state", "?code=evil&state=another-state"), &origin());
+    assert_eq!(wait(is_pending(&connected)).await, true);
+    assert_eq!(edge.count("POST /oauth/connectors/pop2/token"), 0);
+
+    window_message(&callback_message(&state, &params), &origin());
+    assert_eq!(get(&wait(connected).await, "connected"), true);
+    assert_eq!(text(&edge.last("POST /oauth/connectors/pop2/token"), "body.code"), "code-2");
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn provider_errors_and_foreign_issuers_reject_with_their_action() {
+    let edge = edge("pop3");
+    let opener = install_open("open");
+    let teams = load("pop3").await;
+
+    let denied = connect(&teams, r#"{"mode":"popup"}"#);
+    let state = param(&opened_url(&opener), "state").unwrap();
+    let params = format!("#error=access_denied&error_description=AADSTS65004%3A+User+declined+to+consent.&state={state}");
+    broadcast(&channel(&state), &callback_message(&state, &params));
+    let error = rejection(&denied).await;
+    assert_error(&error, "access_denied", "consent");
+    assert_eq!(JSON::stringify(&get(&error, "errorCodes")).unwrap(), "[65004]");
+
+    let mixed_up = connect(&teams, r#"{"mode":"popup"}"#);
+    let state = param(&opened_url(&opener), "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=c&state={state}&iss=https%3A%2F%2Fevil.example")));
+    assert_error(&rejection(&mixed_up).await, "issuer_mismatch", "reconnect");
+    assert_eq!(edge.count("POST /oauth/connectors/pop3/token"), 0, "no code reaches the edge");
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn closing_the_popup_at_the_provider_rejects_popup_closed() {
+    let edge = edge("pop4");
+    let opener = install_open("open");
+    let teams = load("pop4").await;
+    let connected = connect(&teams, r#"{"mode":"popup"}"#);
+    JsFuture::from(sleep(600)).await.unwrap();
+    assert_eq!(wait(is_pending(&connected)).await, true, "open at the provider: still waiting");
+    Reflect::set(&opener.popup(), &"closed".into(), &true.into()).unwrap();
+    assert_error(&rejection(&connected).await, "popup_closed", "interaction");
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn popup_severed_by_coop_keeps_waiting_for_the_channel() {
+    let edge = edge("pop5");
+    let opener = install_open("severed");
+    let teams = load("pop5").await;
+    let connected = connect(&teams, r#"{"mode":"popup"}"#);
+    JsFuture::from(sleep(800)).await.unwrap();
+    assert_eq!(wait(is_pending(&connected)).await, true, "a handle that reads as closed from the start is severed, not closed");
+    let state = param(&opened_url(&opener), "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=code-5&state={state}")));
+    assert_eq!(get(&wait(connected).await, "connected"), true);
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn sign_in_that_does_not_come_back_times_out() {
+    let edge = edge("pop6");
+    let opener = install_open("open");
+    let teams = load("pop6").await;
+    let error = rejection(&connect(&teams, r#"{"mode":"popup","timeoutMs":300}"#)).await;
+    assert_error(&error, "timeout", "interaction");
+    assert_eq!(get(&opener.popup(), "closedByOpener"), true, "the popup is closed when giving up");
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn blocked_popup_rejects_in_popup_mode() {
+    let edge = edge("pop7");
+    let opener = install_open("blocked");
+    let teams = load("pop7").await;
+    assert_error(&rejection(&connect(&teams, r#"{"mode":"popup"}"#)).await, "popup_blocked", "interaction");
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn second_connect_joins_the_open_popup_and_a_severed_one_is_replaced() {
+    let edge = edge("pop8");
+    let opener = install_open("open");
+    let teams = load("pop8").await;
+    let first = connect(&teams, r#"{"mode":"popup"}"#);
+    let second = connect(&teams, r#"{"mode":"popup"}"#);
+    assert!(js_sys::Object::is(&first, &second), "the same promise");
+    assert_eq!(opener.calls().length(), 1);
+    assert_eq!(get(&opener.popup(), "focused"), 1);
+
+    // A handle that reads as closed (severed or closed) is replaced by a fresh sign-in.
+    Reflect::set(&opener.popup(), &"closed".into(), &true.into()).unwrap();
+    let third = connect(&teams, r#"{"mode":"popup"}"#);
+    assert_error(&rejection(&first).await, "popup_closed", "interaction");
+    assert_eq!(opener.calls().length(), 2);
+    let state = param(&opened_url(&opener), "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=c&state={state}")));
+    assert_eq!(get(&wait(third).await, "connected"), true);
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn another_tabs_live_marker_blocks_and_an_expired_one_does_not() {
+    let edge = edge("pop9");
+    let opener = install_open("open");
+    let teams = load("pop9").await;
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let key = format!("mailconnect:busy:{}/oauth:pop9", origin());
+
+    storage.set_item(&key, &format!("{} 77", js_sys::Date::now() as u64 + 60_000)).unwrap();
+    assert_error(&rejection(&connect(&teams, r#"{"mode":"popup"}"#)).await, "interaction_in_progress", "retry");
+    assert_eq!(opener.calls().length(), 0);
+
+    // Left behind by a tab that closed: expired, so it never blocks.
+    storage.set_item(&key, &format!("{} 77", js_sys::Date::now() as u64 - 1)).unwrap();
+    let connected = connect(&teams, r#"{"mode":"popup"}"#);
+    assert_eq!(opener.calls().length(), 1);
+    let marker = storage.get_item(&key).unwrap().expect("this tab's marker while its popup is open");
+    assert!(!marker.ends_with(" 77"));
+    let state = param(&opened_url(&opener), "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=c&state={state}")));
+    wait(connected).await;
+    assert_eq!(storage.get_item(&key).unwrap(), None, "removed when done");
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn access_token_is_reused_until_the_margin_then_refreshed() {
+    let edge = edge("tok1");
+    let teams = load("tok1").await;
+    let token = wait(teams.access_token()).await;
+    assert_eq!(text(&token, "accessToken"), "at-1");
+    assert_eq!(text(&token, "scope"), "User.Read");
+    assert_eq!(text(&token, "account.name"), "Ann");
+    let expires_at = get(&token, "expiresAt").as_f64().unwrap();
+    let now = js_sys::Date::now();
+    assert!((now + 3_590_000.0..=now + 3_600_000.0).contains(&expires_at), "local clock + expires_in");
+    wait(teams.access_token()).await;
+    assert_eq!(edge.count("POST /oauth/connectors/tok1/refresh"), 1, "the second call is served from memory");
+
+    // A margin longer than the token's life makes every call refresh.
+    let eager = load_with("tok1", r#","refreshMarginMs":3600000"#).await.unwrap();
+    wait(eager.access_token()).await;
+    wait(eager.access_token()).await;
+    assert_eq!(edge.count("POST /oauth/connectors/tok1/refresh"), 3);
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_callers_in_two_contexts_share_one_refresh() {
+    let edge = edge("tok2");
+    let a = load("tok2").await;
+    let b = load("tok2").await;
+    let both = Array::of4(&a.access_token(), &b.access_token(), &a.access_token(), &b.access_token());
+    let tokens: Array = wait(Promise::all(&both)).await.into();
+    assert_eq!(edge.count("POST /oauth/connectors/tok2/refresh"), 1, "Web Lock + BroadcastChannel");
+    for token in tokens.iter() {
+        assert_eq!(text(&token, "accessToken"), "at-1");
+    }
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn disconnect_clears_the_token_in_every_context() {
+    let edge = edge("tok3");
+    let a = load("tok3").await;
+    let b = load("tok3").await;
+    wait(b.access_token()).await;
+    assert_eq!(edge.count("POST /oauth/connectors/tok3/refresh"), 1);
+
+    let cleared = next_token_message(&format!("mailconnect:{}/oauth:tok3", origin()));
+    assert!(wait(a.disconnect()).await.is_undefined());
+    assert!(get(&wait(cleared).await, "token").is_null());
+    assert_eq!(edge.count("POST /oauth/connectors/tok3/disconnect"), 1);
+    wait(b.access_token()).await;
+    assert_eq!(edge.count("POST /oauth/connectors/tok3/refresh"), 2, "b forgot its token");
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn status_reads_the_edge_session() {
+    let edge = edge("st1");
+    let teams = load("st1").await;
+    let status = wait(teams.status()).await;
+    assert_eq!(get(&status, "connected"), true);
+    assert_eq!(text(&status, "account.tid"), "t-1");
+    set_route(&edge, "GET /oauth/session", 200, r#"{"connectors":[]}"#);
+    let status = wait(teams.status()).await;
+    assert_eq!(get(&status, "connected"), false);
+    assert!(get(&status, "account").is_undefined());
+    edge.restore_fetch();
+}
+
+/// Puts `query` in this page's address, as a provider's redirect would.
+fn arrive_with(query: &str) {
+    let w = web_sys::window().unwrap();
+    let path = w.location().pathname().unwrap();
+    w.history().unwrap().replace_state_with_url(&JsValue::NULL, "", Some(&format!("{path}{query}"))).unwrap();
+}
+
+fn address() -> String {
+    let l = web_sys::window().unwrap().location();
+    format!("{}{}", l.search().unwrap(), l.hash().unwrap())
+}
+
+#[wasm_bindgen_test]
+async fn callback_page_without_a_response_rejects_not_a_callback() {
+    arrive_with("?tab=inbox");
+    assert_error(&rejection(&handle_callback()).await, "not_a_callback", "none");
+    arrive_with("");
+}
+
+#[wasm_bindgen_test]
+async fn popup_callback_posts_on_the_state_channel_and_removes_the_code_from_history() {
+    arrive_with("?code=code-7&state=state-7&session_state=x");
+    let delivered = next_of_type(&channel("state-7"), "mailconnect:callback");
+    let handled = handle_callback();
+    assert_eq!(address(), "", "the code left the address bar at once");
+    let message = wait(delivered).await;
+    assert_eq!(text(&message, "params"), "?code=code-7&state=state-7&session_state=x");
+    let ack = js_sys::Object::new();
+    Reflect::set(&ack, &"type".into(), &"mailconnect:ack".into()).unwrap();
+    Reflect::set(&ack, &"state".into(), &"state-7".into()).unwrap();
+    broadcast(&channel("state-7"), &ack);
+    assert!(wait(handled).await.is_undefined());
+}
+
+#[wasm_bindgen_test]
+async fn redirect_sign_in_round_trips_through_session_storage_to_the_deep_link() {
+    // A "provider" at this very page's address plus a fragment: leaving for it is a same-document
+    // navigation, so the test survives the redirect.
+    let here = web_sys::window().unwrap().location();
+    let edge = edge_for("red1", &format!("{}{}{}#provider", origin(), here.pathname().unwrap(), here.search().unwrap()));
+    let opener = install_open("blocked");
+    let teams = load("red1").await;
+    let path = web_sys::window().unwrap().location().pathname().unwrap();
+    let deep_link = format!("{path}#message=42");
+    let left = connect(&teams, &format!(r#"{{"mode":"auto","returnTo":"{deep_link}"}}"#));
+    assert_eq!(opener.calls().length(), 1, "tried a popup first");
+    assert_eq!(wait(is_pending(&left)).await, true, "the page is leaving: never settles");
+
+    let storage = web_sys::window().unwrap().session_storage().unwrap().unwrap();
+    let key = (0..storage.length().unwrap()).filter_map(|i| storage.key(i).unwrap()).find(|k| k.starts_with("mailconnect:redirect:")).expect("pending entry");
+    let state = key.trim_start_matches("mailconnect:redirect:").to_owned();
+    let pending = json(&storage.get_item(&key).unwrap().unwrap());
+    assert_eq!(text(&pending, "connector"), "red1");
+    assert_eq!(text(&pending, "returnTo"), deep_link);
+
+    assert!(address().starts_with("#provider?response_type=code&"), "left for the provider: {}", address());
+
+    arrive_with(&format!("?code=code-r&state={state}"));
+    assert!(wait(handle_callback()).await.is_undefined());
+    assert_eq!(address(), "#message=42", "back at the deep link, code gone");
+    assert_eq!(storage.get_item(&key).unwrap(), None, "single use");
+    let exchange = edge.last("POST /oauth/connectors/red1/token");
+    assert_eq!(text(&exchange, "body.code"), "code-r");
+    assert_eq!(text(&exchange, "body.code_verifier"), text(&pending, "verifier"));
+    arrive_with("");
+    opener.restore_open();
+    edge.restore_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn expired_redirect_entry_is_ignored_and_nobody_answers() {
+    let storage = web_sys::window().unwrap().session_storage().unwrap().unwrap();
+    let entry = format!(
+        r#"{{"edge":"{}/oauth","connector":"red2","verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","redirectUri":"x","returnTo":"/","expiresAt":{}}}"#,
+        origin(),
+        js_sys::Date::now() - 1.0
+    );
+    storage.set_item("mailconnect:redirect:state-old", &entry).unwrap();
+    arrive_with("?code=c&state=state-old");
+    assert_error(&rejection(&handle_callback()).await, "unknown_state", "reconnect");
+    assert_eq!(storage.get_item("mailconnect:redirect:state-old").unwrap(), None);
+    assert_eq!(address(), "");
+}
+
+#[wasm_bindgen_test]
+async fn tampered_return_target_is_refused_after_the_exchange() {
+    let edge = edge("red3");
+    let storage = web_sys::window().unwrap().session_storage().unwrap().unwrap();
+    let entry = format!(
+        r#"{{"edge":"{}/oauth","connector":"red3","verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","redirectUri":"x","returnTo":"//evil.example/","expiresAt":{}}}"#,
+        origin(),
+        js_sys::Date::now() + 60_000.0
+    );
+    storage.set_item("mailconnect:redirect:state-red3", &entry).unwrap();
+    arrive_with("?code=c&state=state-red3");
+    assert_error(&rejection(&handle_callback()).await, "invalid_return_to", "none");
+    assert_eq!(address(), "", "no navigation");
+    edge.restore_fetch();
+}
