@@ -180,8 +180,8 @@ aadsts! {
     InvalidClientSecret = 7000215 => Configuration, "The client secret is wrong: copy the secret's Value (not its ID) into the Worker secret.";
     ClientSecretExpired = 7000222 => Configuration, "The client secret expired: create a new one and update the Worker secret.";
     AssertionSignatureInvalid = 700027 => Configuration, "The certificate assertion was rejected: upload the certificate to the app and check the thumbprint.";
-    CrossOriginRedemption = 9002326 => Configuration, "The redirect URI is registered as a SPA: register it under the Web platform instead.";
-    SpaOnlyRedemption = 9002327 => Configuration, "The code was issued to a SPA redirect URI: register the callback under the Web platform.";
+    CrossOriginRedemption = 9002326 => Configuration, "The token request carried an Origin header, which Entra allows only for SPA redirect URIs: redeem codes at the edge (it sends none) with the callback registered under Web.";
+    SpaOnlyRedemption = 9002327 => Configuration, "The redirect URI is registered as a single-page application: register the callback under the Web platform instead.";
     CodeVerifierMismatch = 501481 => Configuration, "The PKCE code verifier does not match the challenge.";
     InvalidScope = 70011 => Configuration, "A requested scope is invalid: check the connector's scopes.";
     MultipleResources = 28000 => Configuration, "Scopes of more than one resource were requested: use one resource per connector.";

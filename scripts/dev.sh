@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's first command: the local mailconnect stack, with no Azure tenant and no internet.
+# Installs missing tools (scripts/setup.sh, idempotent), builds the npm package into www/pkg and
+# the Worker, then serves the demo webmail, the edge's /oauth/* and a local Entra-like OAuth
+# server: open http://localhost:8787/. Ctrl-C stops everything this started.
+# Options go to tests/support/stack.mjs: --port 8787 --oauth-port 9010 --access-token-ttl 90 --quiet
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+missing=()
+for build in scripts/build-web.sh scripts/build-edge.sh; do
+  if [ -f "$build" ]; then
+    printf '\033[1mdev:\033[0m %s\n' "$build"
+    bash "$build"
+  else
+    missing+=("$build")
+  fi
+done
+if ((${#missing[@]})); then
+  printf '\033[1mdev:\033[0m not built, %s missing: starting with whatever an earlier build left\n' "${missing[*]}" >&2
+fi
+
+# exec: Ctrl-C reaches the stack, which stops wrangler (and workerd) and the OAuth server by PID.
+exec node tests/support/stack.mjs "$@"

@@ -1,0 +1,254 @@
+// The local mailconnect stack at one origin: the Entra-like OAuth server (oauth-server.mjs), then
+// the edge Worker in workerd (`wrangler dev`) serving www/ as static assets and /oauth/*.
+//
+// Tests:  const stack = await startStack({ accessTokenTtl: 5 });
+//         ... stack.url (http://localhost:<port>), stack.oauth (the OAuth server's API) ...
+//         await stack.stop();
+// Dev:    node tests/support/stack.mjs [--port 8787] [--oauth-port 9010] [--access-token-ttl 90]
+//         runs until Ctrl-C (scripts/dev.sh does this).
+//
+// The Worker must be built first (scripts/build-edge.sh) and the npm package copied to www/pkg
+// (scripts/build-web.sh). wrangler runs on a copy of wrangler.toml without its [build] table (so
+// it never rebuilds), with paths made absolute, in a directory of its own under .wrangler/stacks/.
+// Secrets and the connector settings for this stack go to an env file passed with --env-file:
+// `.dev.vars` at the repository root for the dev stack on port 8787 (gitignored), a file in the
+// stack's directory otherwise. The Durable Object state is thrown away at stop.
+//
+// Connectors of the local stack (overriding CONNECTORS and ALLOWED_ORIGINS of wrangler.toml):
+//   teams         tenant "organizations", client secret (HTTP Basic), Microsoft Graph calendar scopes
+//   outlook-mail  the OAuth server's tenant ID (so the redirect's `iss` is checked), certificate
+//                 (private_key_jwt, a key pair made at start), IMAP/POP/SMTP scopes
+// Only the authority differs from production: it is the local OAuth server.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generateCertificateKey, startOAuthServer } from './oauth-server.mjs';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const WRANGLER = join(REPO, 'node_modules/wrangler/bin/wrangler.js');
+
+export const TEAMS_SCOPE = 'openid profile offline_access User.Read Calendars.ReadBasic Calendars.Read Calendars.ReadWrite';
+export const MAIL_SCOPE = 'openid profile offline_access https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send';
+
+/** A free TCP port on 127.0.0.1 (there is a small race until wrangler binds it; fine on loopback). */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+/** wrangler.toml without [build], with `main` and the assets directory made absolute. */
+async function stackConfig(source, target) {
+  const base = dirname(source);
+  const lines = (await readFile(source, 'utf8')).split('\n');
+  let inBuild = false;
+  const kept = [];
+  for (const line of lines) {
+    const table = /^\s*\[\[?\s*([^\]]+?)\s*\]\]?/.exec(line);
+    if (table) inBuild = table[1] === 'build' || table[1].startsWith('build.');
+    if (inBuild) continue;
+    const path = /^(\s*(?:main|directory)\s*=\s*)"([^"]+)"(.*)$/.exec(line);
+    kept.push(path && !isAbsolute(path[2]) ? `${path[1]}${JSON.stringify(resolve(base, path[2]))}${path[3]}` : line);
+  }
+  await writeFile(target, kept.join('\n'));
+}
+
+/**
+ * A line of wrangler's env file (dotenv, then dotenv-expand). dotenv unescapes nothing but \n in
+ * double quotes, so multi-line values (PEM) go there, everything else in single quotes, literally.
+ */
+function envLine(key, value) {
+  const text = String(value);
+  const quote = text.includes('\n') ? '"' : "'";
+  if (text.includes(quote) || text.includes('$')) throw new Error(`${key} cannot be written to an env file as it is`);
+  return `${key}=${quote}${quote === '"' ? text.replace(/\n/g, '\\n') : text}${quote}`;
+}
+
+/**
+ * Starts the stack. Options: port (Worker; default a free one), oauthPort (default a free one),
+ * accessTokenTtl (s, default 90: the module refreshes a token with less than 60 s left, so a
+ * refresh shows after half a minute), rotation, config (wrangler config; default
+ * $MAILCONNECT_WRANGLER_CONFIG, else wrangler.toml), varsFile (the env file to write),
+ * log (print wrangler's and the OAuth server's output), readyTimeoutMs (default 90 000).
+ * Resolves to { url, edge, oauth (startOAuthServer's API), connectors (as given to the Worker),
+ * output() (wrangler's last output), stop() }.
+ */
+export async function startStack(options = {}) {
+  const port = options.port ?? await freePort();
+  const origin = `http://localhost:${port}`;
+  const dir = join(REPO, '.wrangler', 'stacks', String(port));
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const configSource = resolve(REPO, options.config ?? process.env.MAILCONNECT_WRANGLER_CONFIG ?? 'wrangler.toml');
+  if (!existsSync(configSource)) throw new Error(`${configSource} is missing: the edge Worker's configuration is needed`);
+  const config = join(dir, 'wrangler.toml');
+  await stackConfig(configSource, config);
+
+  const cert = generateCertificateKey();
+  const oauth = await startOAuthServer({
+    port: options.oauthPort ?? 0,
+    redirectUris: [`${origin}/callback.html`],
+    accessTokenTtl: options.accessTokenTtl ?? 90,
+    rotation: options.rotation,
+    certificate: cert,
+    log: options.log,
+  });
+  const connectors = {
+    teams: {
+      provider: 'microsoft',
+      tenant: 'organizations',
+      authority: oauth.url,
+      client_id: oauth.clients.secret.id,
+      scope: TEAMS_SCOPE,
+      redirect_uris: [`${origin}/callback.html`],
+      client_auth: 'client_secret_basic',
+    },
+    'outlook-mail': {
+      provider: 'microsoft',
+      tenant: oauth.tenantId,
+      authority: oauth.url,
+      client_id: oauth.clients.certificate.id,
+      scope: MAIL_SCOPE,
+      redirect_uris: [`${origin}/callback.html`],
+      client_auth: 'private_key_jwt',
+      certificate_thumbprint: cert.thumbprint,
+    },
+  };
+  const varsFile = options.varsFile ?? join(dir, 'dev.vars');
+  await writeFile(varsFile, [
+    '# Written by tests/support/stack.mjs for the local stack; rewritten at every start.',
+    envLine('SESSION_KEY', randomBytes(32).toString('base64')),
+    envLine('TEAMS_CLIENT_SECRET', oauth.clients.secret.secret),
+    envLine('OUTLOOK_MAIL_PRIVATE_KEY', cert.privateKeyPem),
+    envLine('ALLOWED_ORIGINS', origin),
+    envLine('CONNECTORS', JSON.stringify(connectors)),
+    '',
+  ].join('\n'), { mode: 0o600 });
+
+  const output = [];
+  const child = spawn(process.execPath, [
+    WRANGLER, 'dev',
+    '--config', config,
+    '--env-file', varsFile,
+    '--ip', '127.0.0.1',
+    '--port', String(port),
+    '--persist-to', join(dir, 'state'),
+    '--show-interactive-dev-session=false',
+    '--log-level', options.log ? 'info' : 'warn',
+  ], {
+    cwd: REPO,
+    // A process group of its own, so a last-resort kill reaches workerd too.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: 'false',
+      WRANGLER_SEND_ERROR_REPORTS: 'false',
+      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+      CI: '1',
+      XDG_CONFIG_HOME: join(REPO, '.wrangler', 'config'),
+    },
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on('data', (chunk) => {
+      if (options.log) process.stdout.write(chunk);
+      output.push(chunk.toString());
+      if (output.length > 200) output.shift();
+    });
+  }
+  const exited = new Promise((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
+  // If the test process dies without stop(), take the Worker down with it.
+  const killOnExit = () => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killOnExit);
+
+  let stopped = false;
+  async function stop() {
+    if (stopped) return;
+    stopped = true;
+    process.off('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
+      const done = await Promise.race([exited, sleep(10_000).then(() => null)]);
+      if (!done) {
+        killOnExit();
+        await exited;
+      }
+    }
+    await oauth.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  try {
+    await waitForHealth(`http://127.0.0.1:${port}/oauth/health`, exited, options.readyTimeoutMs ?? 90_000);
+  } catch (err) {
+    await stop();
+    throw new Error(`${err.message}\n--- wrangler output ---\n${output.join('').slice(-4000)}`);
+  }
+  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, output: () => output.join(''), stop };
+}
+
+async function waitForHealth(url, exited, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let gone = null;
+  exited.then((e) => { gone = e; });
+  while (Date.now() < deadline) {
+    if (gone) throw new Error(`wrangler dev exited (${gone.signal ?? `code ${gone.code}`}) before ${url} answered`);
+    try {
+      const res = await fetch(url);
+      if (res.ok && (await res.json()).status === 'ok') return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
+}
+
+// `node tests/support/stack.mjs`: the dev stack, until Ctrl-C.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '8787' },
+      'oauth-port': { type: 'string', default: '9010' },
+      'access-token-ttl': { type: 'string', default: '90' },
+      quiet: { type: 'boolean', default: false },
+    },
+  });
+  const port = Number(values.port);
+  const stack = await startStack({
+    port,
+    oauthPort: Number(values['oauth-port']),
+    accessTokenTtl: Number(values['access-token-ttl']),
+    varsFile: port === 8787 ? join(REPO, '.dev.vars') : undefined,
+    log: !values.quiet,
+  });
+  console.log(`\nmailconnect demo webmail: ${stack.url}/`);
+  console.log(`  edge      ${stack.edge}/health`);
+  console.log(`  OAuth     ${stack.oauth.url} (sign in as ${stack.oauth.users[0].username}, any password)`);
+  console.log(`  Access tokens live ${values['access-token-ttl']} s; the page gets a fresh one when less than 60 s are left.`);
+  console.log('Ctrl-C stops everything.');
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
