@@ -62,7 +62,7 @@
 //                       https://outlook.office365.com/.default (roles SMTP.SendAsApp,
 //                       IMAP.AccessAsApp, POP.AccessAsApp) or https://graph.microsoft.com/.default
 //   Redirect URIs of the first two: option `redirectUris` (default
-//   http://localhost:8787/callback.html). `generateCertificateKey()` makes a key pair and its
+//   http://localhost:8787/callback). `generateCertificateKey()` makes a key pair and its
 //   thumbprint for `certificate` (the thumbprint of the public key's DER, standing in for a
 //   certificate's, which is all Entra's check needs).
 //
@@ -348,7 +348,7 @@ function sendHtml(res, status, html) {
 export async function startOAuthServer(options = {}) {
   const host = options.host ?? '127.0.0.1';
   const tenantId = options.tenantId ?? DEFAULT_TENANT_ID;
-  const redirectUris = options.redirectUris ?? ['http://localhost:8787/callback.html'];
+  const redirectUris = options.redirectUris ?? ['http://localhost:8787/callback'];
   const users = options.users ?? DEFAULT_USERS;
   const rejectOrigin = options.rejectOrigin ?? true;
   const log = options.log ? (...a) => console.log('[oauth-server]', ...a) : () => {};

@@ -96,7 +96,7 @@ export async function startStack(options = {}) {
   const cert = generateCertificateKey();
   const oauth = await startOAuthServer({
     port: options.oauthPort ?? 0,
-    redirectUris: [`${origin}/callback.html`],
+    redirectUris: [`${origin}/callback`],
     accessTokenTtl: options.accessTokenTtl ?? 90,
     rotation: options.rotation,
     certificate: cert,
@@ -109,7 +109,7 @@ export async function startStack(options = {}) {
       authority: oauth.url,
       client_id: oauth.clients.secret.id,
       scope: TEAMS_SCOPE,
-      redirect_uris: [`${origin}/callback.html`],
+      redirect_uris: [`${origin}/callback`],
       client_auth: 'client_secret_basic',
     },
     'outlook-mail': {
@@ -118,7 +118,7 @@ export async function startStack(options = {}) {
       authority: oauth.url,
       client_id: oauth.clients.certificate.id,
       scope: MAIL_SCOPE,
-      redirect_uris: [`${origin}/callback.html`],
+      redirect_uris: [`${origin}/callback`],
       client_auth: 'private_key_jwt',
       certificate_thumbprint: cert.thumbprint,
     },

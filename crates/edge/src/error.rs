@@ -1,0 +1,252 @@
+//! The one error type of the Worker, and the one place where an error becomes a response.
+
+use mailconnect_core::contract::ErrorBody;
+use mailconnect_core::{Action, OAuthError};
+use worker::{console_error, console_warn, Headers, Response};
+
+/// Everything that can go wrong while answering a request.
+///
+/// Messages never hold a secret, a code, a verifier or a token: they are built from our own
+/// text, setting names, and the provider's error code and description.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EdgeError {
+    /// No route has this path.
+    #[error("no such endpoint")]
+    NotFound,
+    /// The path exists, but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The `Origin` header is missing (on a state-changing call) or not in `ALLOWED_ORIGINS`.
+    #[error("the request's origin is not allowed")]
+    Origin,
+    /// The custom header that a cross-site form cannot send is missing.
+    #[error("the x-mailconnect: 1 header is required")]
+    CsrfHeader,
+    /// The body is not `application/json`.
+    #[error("the body must be application/json")]
+    MediaType,
+    /// The body is larger than the cap.
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The body does not have the contract's shape.
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+    /// The `redirect_uri` is not one of the connector's.
+    #[error("the redirect_uri is not configured for this connector")]
+    RedirectUri,
+    /// No connector has this id.
+    #[error("unknown connector")]
+    UnknownConnector,
+    /// The request carries no session cookie.
+    #[error("there is no session: connect first")]
+    NoSession,
+    /// The session cookie names a session that ended (idle or absolute lifetime).
+    #[error("the session expired: connect again")]
+    SessionExpired,
+    /// The session has no tokens for this connector.
+    #[error("this connector is not connected in this session")]
+    NotConnected,
+    /// A setting is missing or malformed.
+    #[error("setting {setting}: {problem}")]
+    Config {
+        /// The setting's name, e.g. `CONNECTORS.teams.tenant` or `TEAMS_CLIENT_SECRET`.
+        setting: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The token endpoint could not be reached.
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    /// The token endpoint did not answer within `UPSTREAM_TIMEOUT_MS`.
+    #[error("the provider did not answer in time")]
+    Timeout,
+    /// The provider answered with a status and a body that is no OAuth error.
+    #[error("the provider answered HTTP {0} without an OAuth error")]
+    UpstreamStatus(u16),
+    /// The provider's success response did not parse (only the failing path is kept: the body
+    /// holds tokens).
+    #[error("the provider's response is malformed: {0}")]
+    UpstreamMalformed(String),
+    /// The provider refused with an OAuth error.
+    #[error("the provider refused (HTTP {status}): {}", .error.error.as_str())]
+    Provider {
+        /// The provider's HTTP status.
+        status: u16,
+        /// Its parsed error body.
+        error: OAuthError,
+    },
+    /// A runtime failure: storage, WebCrypto, a JS exception.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EdgeError {
+    /// A stable snake_case code; for provider errors, the provider's OAuth code.
+    pub fn code(&self) -> &str {
+        match self {
+            EdgeError::NotFound => "not_found",
+            EdgeError::MethodNotAllowed => "method_not_allowed",
+            EdgeError::Origin => "invalid_origin",
+            EdgeError::CsrfHeader => "missing_csrf_header",
+            EdgeError::MediaType => "unsupported_media_type",
+            EdgeError::TooLarge(_) => "payload_too_large",
+            EdgeError::BadRequest(_) => "invalid_request",
+            EdgeError::RedirectUri => "invalid_redirect_uri",
+            EdgeError::UnknownConnector => "unknown_connector",
+            EdgeError::NoSession => "no_session",
+            EdgeError::SessionExpired => "session_expired",
+            EdgeError::NotConnected => "not_connected",
+            EdgeError::Config { .. } => "configuration_error",
+            EdgeError::Unreachable(_) => "upstream_unreachable",
+            EdgeError::Timeout => "upstream_timeout",
+            EdgeError::UpstreamStatus(_) => "upstream_error",
+            EdgeError::UpstreamMalformed(_) => "upstream_invalid_response",
+            EdgeError::Provider { error, .. } => error.error.as_str(),
+            EdgeError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// What the user interface can do about it, from core's classification.
+    pub fn action(&self) -> Action {
+        match self {
+            EdgeError::NotFound
+            | EdgeError::MethodNotAllowed
+            | EdgeError::Origin
+            | EdgeError::CsrfHeader
+            | EdgeError::MediaType
+            | EdgeError::TooLarge(_)
+            | EdgeError::BadRequest(_)
+            | EdgeError::UnknownConnector => Action::None,
+            EdgeError::RedirectUri | EdgeError::Config { .. } => Action::Configuration,
+            EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => Action::Reconnect,
+            EdgeError::Unreachable(_) | EdgeError::Timeout | EdgeError::UpstreamStatus(_) | EdgeError::UpstreamMalformed(_) | EdgeError::Internal(_) => {
+                Action::Retry
+            }
+            EdgeError::Provider { status, error } => error.action(Some(*status)),
+        }
+    }
+
+    /// Our HTTP status. Upstream trouble is a 502/504 (or the provider's 429), never our 500.
+    fn status(&self) -> u16 {
+        match self {
+            EdgeError::NotFound | EdgeError::UnknownConnector => 404,
+            EdgeError::MethodNotAllowed => 405,
+            EdgeError::Origin | EdgeError::CsrfHeader => 403,
+            EdgeError::MediaType => 415,
+            EdgeError::TooLarge(_) => 413,
+            EdgeError::BadRequest(_) | EdgeError::RedirectUri => 400,
+            EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => 401,
+            // The Worker cannot serve until an admin fixes it, and retrying will not help.
+            EdgeError::Config { .. } => 503,
+            EdgeError::Unreachable(_) | EdgeError::UpstreamMalformed(_) => 502,
+            EdgeError::UpstreamStatus(429) => 429,
+            EdgeError::UpstreamStatus(_) => 502,
+            EdgeError::Timeout => 504,
+            EdgeError::Provider { status, .. } => match (self.action(), status) {
+                (_, 429) => 429,
+                (Action::Retry, _) => 502,
+                // The provider refused our client credentials: not the browser's fault.
+                (_, 401 | 403) => 502,
+                // It refused the request: its code, verifier, redirect URI or refresh token.
+                (_, 400..=499) => 400,
+                _ => 502,
+            },
+            EdgeError::Internal(_) => 503,
+        }
+    }
+
+    /// What the person reads: our own sentence, or for a provider error core's hint for its
+    /// AADSTS number, else the provider's own description.
+    fn description(&self) -> String {
+        match self {
+            EdgeError::Provider { error, .. } => error
+                .aadsts()
+                .and_then(|a| a.hint())
+                .map(str::to_owned)
+                .or_else(|| error.description.clone())
+                .unwrap_or_else(|| format!("The provider refused the request ({}).", error.error.as_str())),
+            // Runtime details stay in the log.
+            EdgeError::Unreachable(_) => "The provider could not be reached: try again.".into(),
+            EdgeError::UpstreamMalformed(_) => "The provider's response could not be read: try again.".into(),
+            EdgeError::Internal(_) => "A temporary failure at the edge: try again.".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The response for this error: a fitting status and an [`ErrorBody`]. The details are
+    /// logged here and never sent.
+    pub fn into_response(self) -> Response {
+        let status = self.status();
+        if status >= 500 {
+            console_error!("mailconnect: {} ({status}): {self}", self.code());
+        } else if status != 404 {
+            console_warn!("mailconnect: {} ({status}): {self}", self.code());
+        }
+        let action = self.action();
+        let body = ErrorBody {
+            error: self.code().to_owned(),
+            error_description: self.description(),
+            action,
+            retryable: action.retryable(),
+            error_codes: match &self {
+                EdgeError::Provider { error, .. } if !error.codes.is_empty() => Some(error.codes.clone()),
+                _ => None,
+            },
+        };
+        // Plain strings and numbers always serialize, and these header names and values are
+        // valid, so this path cannot fail and never turns into the runtime's own 500 page.
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let headers = Headers::new();
+        let _ = headers.set("content-type", "application/json");
+        Response::builder().with_status(status).with_headers(headers).fixed(json)
+    }
+}
+
+impl From<worker::Error> for EdgeError {
+    fn from(e: worker::Error) -> Self {
+        EdgeError::Internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailconnect_core::OAuthErrorCode;
+
+    fn provider(status: u16, code: &str, codes: Vec<u32>) -> EdgeError {
+        let mut error = OAuthError::new(OAuthErrorCode::parse(code));
+        error.codes = codes;
+        EdgeError::Provider { status, error }
+    }
+
+    #[test]
+    fn upstream_trouble_is_retryable_and_never_a_500() {
+        for e in [EdgeError::Timeout, EdgeError::Unreachable("x".into()), EdgeError::UpstreamStatus(503), provider(503, "weird", vec![])] {
+            assert!(e.action().retryable(), "{e}");
+            assert!(matches!(e.status(), 502 | 504), "{e}");
+        }
+        assert_eq!(provider(429, "slow_down", vec![]).status(), 429);
+    }
+
+    #[test]
+    fn provider_errors_are_classified_by_code_not_text() {
+        let reused = provider(400, "invalid_grant", vec![54005]);
+        assert_eq!((reused.status(), reused.action(), reused.code()), (400, Action::Reconnect, "invalid_grant"));
+        let secret = provider(401, "invalid_client", vec![7000215]);
+        assert_eq!((secret.status(), secret.action()), (502, Action::Configuration));
+        let verifier = provider(400, "invalid_grant", vec![501481]);
+        assert_eq!((verifier.status(), verifier.action()), (400, Action::Configuration));
+        let throttled = provider(400, "invalid_request", vec![90055]);
+        assert_eq!((throttled.status(), throttled.action()), (502, Action::Retry));
+        assert!(secret.description().contains("client secret"));
+    }
+
+    #[test]
+    fn runtime_details_are_not_described_to_the_client() {
+        let e = EdgeError::Internal("storage exploded at key grant:teams".into());
+        assert!(!e.description().contains("grant:teams"));
+        let e = EdgeError::Unreachable("connect ECONNREFUSED 127.0.0.1:9".into());
+        assert!(!e.description().contains("127.0.0.1"));
+    }
+}

@@ -1,0 +1,464 @@
+//! Sessions: the browser's cookie, the routes that use it, and the [`Session`] Durable Object
+//! that keeps one browser's tokens.
+//!
+//! The cookie holds an unguessable handle (256 bits). The Worker addresses the session's
+//! Durable Object by a hash of the handle, and the object derives the key that encrypts its
+//! tokens from `SESSION_KEY` and the handle, which it is given with each call and never stores.
+//!
+//! # Security
+//! Storage holds neither the handle nor a token in the clear: a storage dump alone decrypts
+//! nothing, and the key alone finds nothing. Records are AES-256-GCM with the connector id as
+//! associated data, so they cannot be swapped between connectors. One object per session
+//! serializes that session's refreshes: concurrent calls share one upstream request, which
+//! keeps strict-rotation providers working with many tabs open.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use mailconnect_core::contract::{Connection, Disconnected, SessionInfo, TokenRequest, SESSION_COOKIE};
+use mailconnect_core::encoding::{base64_decode, base64url};
+use mailconnect_core::SessionId;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wasm_bindgen::JsValue;
+use web_sys::CryptoKey;
+use worker::{console_error, durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, RouteContext, ScheduledTime, State};
+
+use crate::auth_code;
+use crate::config::Config;
+use crate::cors;
+use crate::crypto;
+use crate::error::EdgeError;
+use crate::refresh;
+use crate::upstream::{self, Grant};
+
+/// Request bodies are small JSON objects; a bigger declared length is refused unread.
+const BODY_LIMIT: usize = 8 * 1024;
+/// The Worker-to-object header that carries the handle.
+const HANDLE_HEADER: &str = "x-mailconnect-handle";
+/// Set by the object when the session is gone, so the Worker clears the cookie.
+const ENDED_HEADER: &str = "x-mailconnect-session-ended";
+
+// ---------------------------------------------------------------------------------------------
+// Worker side: the routes.
+
+/// `POST /oauth/connectors/{id}/token`: exchanges a code; starts a session if there is none.
+pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
+    cors::check_write(&req, &ctx.data)?;
+    let connector = ctx.data.connector(ctx.param("id").map_or("", String::as_str))?;
+    let body = read_body(&mut req).await?;
+    auth_code::validate(&parse::<TokenRequest>(&body)?, connector)?;
+    let handle = match handle(&req) {
+        Some(handle) => handle,
+        None => SessionId::new(base64url(&crypto::random::<32>()?)),
+    };
+    let mut response = call(&ctx.env, &handle, "token", &connector.id, Some(body)).await?;
+    if response.status_code() == 200 {
+        // Sent on every connect, so a session started again under an old handle gets a full lifetime.
+        let cookie = format!("{SESSION_COOKIE}={}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Strict", handle.expose(), ctx.data.session_max);
+        response.headers_mut().append("set-cookie", &cookie)?;
+    }
+    Ok(response)
+}
+
+/// `POST /oauth/connectors/{id}/refresh`.
+pub(crate) async fn refresh(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
+    connector_call(req, ctx, "refresh").await
+}
+
+/// `POST /oauth/connectors/{id}/disconnect`.
+pub(crate) async fn disconnect(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
+    connector_call(req, ctx, "disconnect").await
+}
+
+async fn connector_call(mut req: Request, ctx: RouteContext<Rc<Config>>, op: &str) -> Result<Response, EdgeError> {
+    cors::check_write(&req, &ctx.data)?;
+    let connector = ctx.data.connector(ctx.param("id").map_or("", String::as_str))?;
+    parse::<Empty>(&read_body(&mut req).await?)?;
+    let handle = handle(&req).ok_or(EdgeError::NoSession)?;
+    call(&ctx.env, &handle, op, &connector.id, None).await
+}
+
+/// `GET /oauth/session`: the connected connectors; none without a (live) session.
+pub(crate) async fn info(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
+    cors::check_read(&req, &ctx.data)?;
+    match handle(&req) {
+        Some(handle) => call(&ctx.env, &handle, "info", "", None).await,
+        None => Ok(Response::from_json(&SessionInfo::default())?),
+    }
+}
+
+/// The body of refresh and disconnect: `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+async fn read_body(req: &mut Request) -> Result<Vec<u8>, EdgeError> {
+    let declared = req.headers().get("content-length")?.and_then(|n| n.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT) {
+        return Err(EdgeError::TooLarge(BODY_LIMIT));
+    }
+    let bytes = req.bytes().await?;
+    if bytes.len() > BODY_LIMIT {
+        return Err(EdgeError::TooLarge(BODY_LIMIT));
+    }
+    Ok(bytes)
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EdgeError> {
+    // serde's messages name fields and expected types; string values, where codes and
+    // verifiers live, are never quoted back since every field is a string.
+    serde_json::from_slice(bytes).map_err(|e| EdgeError::BadRequest(e.to_string()))
+}
+
+/// The handle in the cookie, if it has the shape of one of ours.
+fn handle(req: &Request) -> Option<SessionId> {
+    let cookies = req.headers().get("cookie").ok()??;
+    let value = cookies.split(';').filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('=')).next()?;
+    (value.len() == 43 && base64_decode(value).is_some()).then(|| SessionId::new(value))
+}
+
+/// Calls the session's object and answers with its status and body under headers of our own
+/// (the object's are immutable), clearing the cookie when the session is gone.
+async fn call(env: &Env, handle: &SessionId, op: &str, connector: &str, body: Option<Vec<u8>>) -> Result<Response, EdgeError> {
+    let namespace = env
+        .durable_object("SESSIONS")
+        .map_err(|_| EdgeError::Config { setting: "SESSIONS".into(), problem: "the Durable Object binding for class Session is missing".into() })?;
+    // Named by a hash: the handle itself is never stored, not even as an object name.
+    let name = base64url(&Sha256::digest(format!("mailconnect/session/{}", handle.expose())));
+    let stub = namespace.get_by_name(&name)?;
+    let headers = Headers::new();
+    headers.set(HANDLE_HEADER, handle.expose())?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(body.map(|b| JsValue::from(js_sys::Uint8Array::from(b.as_slice()))));
+    let answer = stub.fetch_with_request(Request::new_with_init(&format!("https://session/{op}/{connector}"), &init)?).await?;
+    let ended = answer.headers().has(ENDED_HEADER)?;
+    if ended && op == "info" {
+        let mut response = Response::from_json(&SessionInfo::default())?;
+        clear_cookie(&mut response)?;
+        return Ok(response);
+    }
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    let status = answer.status_code();
+    // The body streams through without being copied into the Worker's memory.
+    let (_, body) = answer.into_parts();
+    let mut response = Response::builder().with_status(status).with_headers(headers).body(body);
+    if ended {
+        clear_cookie(&mut response)?;
+    }
+    Ok(response)
+}
+
+fn clear_cookie(response: &mut Response) -> Result<(), EdgeError> {
+    Ok(response.headers_mut().append("set-cookie", &format!("{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict"))?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Durable Object.
+
+/// When a session began and was last used, in seconds since the Unix epoch. Not secret.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Meta {
+    created: u64,
+    seen: u64,
+}
+
+impl Meta {
+    fn ends_at(self, config: &Config) -> u64 {
+        (self.seen + config.session_idle).min(self.created + config.session_max)
+    }
+}
+
+type Flight = Shared<LocalBoxFuture<'static, Result<Grant, EdgeError>>>;
+
+/// One browser session: its connectors' grants, encrypted at rest, and its lifetime.
+#[durable_object(alarm)]
+pub struct Session {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    state: State,
+    env: Env,
+    /// `None` until read from storage; then whether the session exists.
+    meta: Cell<Option<Option<Meta>>>,
+    /// The session's AES key, derived on first use.
+    key: RefCell<Option<CryptoKey>>,
+    /// Decrypted grants, so a valid access token is answered from memory.
+    grants: RefCell<HashMap<String, Grant>>,
+    /// Bumped by connect and disconnect, so a refresh that overlapped one does not write back.
+    generations: RefCell<HashMap<String, u64>>,
+    /// The refresh in progress per connector, which every concurrent caller awaits.
+    flights: RefCell<HashMap<String, Flight>>,
+}
+
+impl DurableObject for Session {
+    fn new(state: State, env: Env) -> Self {
+        let inner = Inner {
+            state,
+            env,
+            meta: Cell::new(None),
+            key: RefCell::new(None),
+            grants: RefCell::default(),
+            generations: RefCell::default(),
+            flights: RefCell::default(),
+        };
+        Session { inner: Rc::new(inner) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let result = self.serve(&mut req).await;
+        let ended = matches!(result, Err(EdgeError::SessionExpired));
+        let mut response = result.unwrap_or_else(EdgeError::into_response);
+        if ended {
+            response.headers_mut().set(ENDED_HEADER, "1")?;
+        }
+        Ok(response)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        // An error makes the runtime retry the alarm, with backoff.
+        self.inner.expire().await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        Response::empty()
+    }
+}
+
+impl Session {
+    async fn serve(&self, req: &mut Request) -> Result<Response, EdgeError> {
+        let config = Config::load(&self.inner.env)?;
+        let handle = SessionId::new(req.headers().get(HANDLE_HEADER)?.ok_or(EdgeError::NoSession)?);
+        let path = req.path();
+        let (op, connector) = path.trim_start_matches('/').split_once('/').unwrap_or_default();
+        match op {
+            "token" => {
+                let request = parse::<TokenRequest>(&req.bytes().await?)?;
+                self.connect(&config, &handle, connector, request).await
+            }
+            "refresh" => self.refresh(&config, &handle, connector).await,
+            "disconnect" => self.disconnect(&config, connector).await,
+            "info" => self.info(&config, &handle).await,
+            _ => Err(EdgeError::NotFound),
+        }
+    }
+
+    async fn connect(&self, config: &Rc<Config>, handle: &SessionId, id: &str, request: TokenRequest) -> Result<Response, EdgeError> {
+        let inner = &self.inner;
+        let grant = auth_code::exchange(config.connector(id)?, request).await?;
+        let now = upstream::now();
+        match inner.live(config, now).await {
+            Ok(()) => {}
+            Err(EdgeError::SessionExpired) => inner.begin(config, now).await?,
+            Err(e) => return Err(e),
+        }
+        inner.bump_generation(id);
+        inner.store(config, handle, id, &grant).await?;
+        Ok(Response::from_json(&grant.to_response(now))?)
+    }
+
+    async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Response, EdgeError> {
+        let inner = &self.inner;
+        config.connector(id)?;
+        inner.live(config, upstream::now()).await?;
+        // The common case: a token good beyond the margin, answered from memory.
+        let cached = inner.grants.borrow().get(id).filter(|g| g.is_fresh(upstream::now())).cloned();
+        let grant = match cached {
+            Some(grant) => grant,
+            None => self.flight(config, handle, id).await?,
+        };
+        Ok(Response::from_json(&grant.to_response(upstream::now()))?)
+    }
+
+    /// Joins the refresh in progress for `id`, or starts it. Created and registered without an
+    /// `await` in between, so no second caller can slip in.
+    fn flight(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Flight {
+        if let Some(flight) = self.inner.flights.borrow().get(id) {
+            return flight.clone();
+        }
+        let (inner, config, handle, id_owned) = (self.inner.clone(), config.clone(), SessionId::new(handle.expose()), id.to_owned());
+        let flight = async move {
+            let result = inner.refresh(&config, &handle, &id_owned).await;
+            inner.flights.borrow_mut().remove(&id_owned);
+            result
+        }
+        .boxed_local()
+        .shared();
+        self.inner.flights.borrow_mut().insert(id.to_owned(), flight.clone());
+        flight
+    }
+
+    async fn disconnect(&self, config: &Rc<Config>, id: &str) -> Result<Response, EdgeError> {
+        let inner = &self.inner;
+        config.connector(id)?;
+        inner.live(config, upstream::now()).await?;
+        inner.bump_generation(id);
+        inner.grants.borrow_mut().remove(id);
+        inner.state.storage().delete(&record_key(id)).await?;
+        Ok(Response::from_json(&Disconnected { status: "disconnected".into() })?)
+    }
+
+    async fn info(&self, config: &Rc<Config>, handle: &SessionId) -> Result<Response, EdgeError> {
+        let inner = &self.inner;
+        inner.live(config, upstream::now()).await?;
+        let mut connectors = Vec::new();
+        for id in config.connector_ids() {
+            if let Some(grant) = inner.grant(config, handle, id).await? {
+                connectors.push(Connection { id: id.to_owned(), account: grant.account });
+            }
+        }
+        Ok(Response::from_json(&SessionInfo { connectors })?)
+    }
+}
+
+fn record_key(connector: &str) -> String {
+    format!("grant:{connector}")
+}
+
+fn aad(connector: &str) -> Vec<u8> {
+    format!("mailconnect/grant/v1/{connector}").into_bytes()
+}
+
+impl Inner {
+    async fn meta(&self) -> Result<Option<Meta>, EdgeError> {
+        if let Some(meta) = self.meta.get() {
+            return Ok(meta);
+        }
+        let meta = self.state.storage().get::<Meta>("meta").await?;
+        self.meta.set(Some(meta));
+        Ok(meta)
+    }
+
+    /// Fails with `SessionExpired` unless the session exists and is within both lifetimes;
+    /// records the use, and deletes a session found expired.
+    async fn live(&self, config: &Config, now: u64) -> Result<(), EdgeError> {
+        let Some(mut meta) = self.meta().await? else {
+            return Err(EdgeError::SessionExpired);
+        };
+        if meta.ends_at(config) <= now {
+            self.end().await?;
+            return Err(EdgeError::SessionExpired);
+        }
+        // Writing on every request would cost a storage write per cached refresh; a coarse
+        // "last seen" is enough for a lifetime measured in days.
+        if now >= meta.seen + (config.session_idle / 10).min(60) {
+            meta.seen = now;
+            self.save(meta, config).await?;
+        }
+        Ok(())
+    }
+
+    async fn begin(&self, config: &Config, now: u64) -> Result<(), EdgeError> {
+        self.save(Meta { created: now, seen: now }, config).await
+    }
+
+    async fn save(&self, meta: Meta, config: &Config) -> Result<(), EdgeError> {
+        self.state.storage().put("meta", meta).await?;
+        self.meta.set(Some(Some(meta)));
+        self.schedule(meta, config).await
+    }
+
+    async fn schedule(&self, meta: Meta, config: &Config) -> Result<(), EdgeError> {
+        let at = js_sys::Date::new(&JsValue::from_f64(meta.ends_at(config) as f64 * 1000.0));
+        Ok(self.state.storage().set_alarm(ScheduledTime::new(at)).await?)
+    }
+
+    /// The alarm: ends the session if it is over, else looks again when it would be. With broken
+    /// settings it fails and keeps the data: fixing them must not cost every session.
+    async fn expire(&self) -> Result<(), EdgeError> {
+        let config = Config::load(&self.env)?;
+        match self.meta().await? {
+            Some(meta) if meta.ends_at(&config) > upstream::now() => self.schedule(meta, &config).await,
+            _ => self.end().await,
+        }
+    }
+
+    /// Forgets everything: the session is over.
+    async fn end(&self) -> Result<(), EdgeError> {
+        let storage = self.state.storage();
+        storage.delete_alarm().await?;
+        storage.delete_all().await?;
+        self.meta.set(Some(None));
+        self.grants.borrow_mut().clear();
+        for generation in self.generations.borrow_mut().values_mut() {
+            *generation += 1;
+        }
+        Ok(())
+    }
+
+    fn bump_generation(&self, id: &str) {
+        *self.generations.borrow_mut().entry(id.to_owned()).or_default() += 1;
+    }
+
+    fn generation(&self, id: &str) -> u64 {
+        self.generations.borrow().get(id).copied().unwrap_or_default()
+    }
+
+    async fn key(&self, config: &Config, handle: &SessionId) -> Result<CryptoKey, EdgeError> {
+        if let Some(key) = self.key.borrow().as_ref() {
+            return Ok(key.clone());
+        }
+        let raw = crypto::derive_key(config.session_key.expose(), handle.expose().as_bytes(), b"mailconnect/session-key/v1 aes-256-gcm");
+        let key = crypto::aes_key(&raw).await?;
+        *self.key.borrow_mut() = Some(key.clone());
+        Ok(key)
+    }
+
+    /// The grant for `id`, from memory or decrypted from storage.
+    async fn grant(&self, config: &Config, handle: &SessionId, id: &str) -> Result<Option<Grant>, EdgeError> {
+        if let Some(grant) = self.grants.borrow().get(id) {
+            return Ok(Some(grant.clone()));
+        }
+        let Some(sealed) = self.state.storage().get::<String>(&record_key(id)).await? else {
+            return Ok(None);
+        };
+        let key = self.key(config, handle).await?;
+        let plain = match base64_decode(&sealed) {
+            Some(bytes) => crypto::open(&key, &aad(id), &bytes).await?,
+            None => None,
+        };
+        let Some(grant) = plain.and_then(|plain| serde_json::from_slice::<Grant>(&plain).ok()) else {
+            // Only a changed SESSION_KEY (or tampering) does this; the user connects again.
+            console_error!("mailconnect: a stored grant for {id} cannot be decrypted");
+            return Ok(None);
+        };
+        // Another call may have stored a newer grant while this one was decrypting.
+        Ok(Some(self.grants.borrow_mut().entry(id.to_owned()).or_insert(grant).clone()))
+    }
+
+    /// Encrypts and persists `grant`, then caches it.
+    async fn store(&self, config: &Config, handle: &SessionId, id: &str, grant: &Grant) -> Result<(), EdgeError> {
+        let key = self.key(config, handle).await?;
+        let plain = serde_json::to_vec(grant).map_err(|e| EdgeError::Internal(e.to_string()))?;
+        let sealed = crypto::seal(&key, &aad(id), &plain).await?;
+        self.state.storage().put(&record_key(id), base64url(&sealed)).await?;
+        self.grants.borrow_mut().insert(id.to_owned(), grant.clone());
+        Ok(())
+    }
+
+    /// One upstream refresh. On failure nothing is written: the old refresh token stays.
+    async fn refresh(&self, config: &Config, handle: &SessionId, id: &str) -> Result<Grant, EdgeError> {
+        let connector = config.connector(id)?;
+        let current = self.grant(config, handle, id).await?.ok_or(EdgeError::NotConnected)?;
+        if current.is_fresh(upstream::now()) {
+            return Ok(current);
+        }
+        let generation = self.generation(id);
+        let fresh = refresh::refresh(connector, &current).await?;
+        if self.generation(id) != generation {
+            // Disconnected or connected again meanwhile: do not bring the old grant back.
+            return Err(EdgeError::NotConnected);
+        }
+        // Persisted before any caller sees the new token: a rotated refresh token is never lost.
+        self.store(config, handle, id, &fresh).await?;
+        Ok(fresh)
+    }
+}

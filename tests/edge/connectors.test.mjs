@@ -1,0 +1,48 @@
+// GET /oauth/connectors/{id}: the public half of a connector. Run: node --test tests/edge/
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MAIL_SCOPE, REDIRECT_URI, startEdge, TEAMS_SCOPE } from './harness.mjs';
+
+describe('GET /oauth/connectors/{id}', () => {
+  let edge;
+  before(async () => {
+    edge = await startEdge();
+  });
+  after(() => edge?.stop());
+
+  test('gives the authorize URL, client id, scope and redirect URIs, and no secret', async () => {
+    const { status, body, headers } = await edge.call('/oauth/connectors/teams', { method: 'GET' });
+    assert.equal(status, 200);
+    assert.deepEqual(body, {
+      id: 'teams',
+      authorize_url: `${edge.oauth.url}/organizations/oauth2/v2.0/authorize`,
+      client_id: edge.oauth.clients.secret.id,
+      scope: TEAMS_SCOPE,
+      redirect_uris: [REDIRECT_URI],
+    });
+    assert.equal(headers.get('cache-control'), 'no-store');
+    assert.ok(!JSON.stringify(body).includes(edge.oauth.clients.secret.secret));
+  });
+
+  test('a certificate connector shows neither its key nor its thumbprint, and gives the issuer of its tenant', async () => {
+    const { status, body } = await edge.call('/oauth/connectors/outlook-mail', { method: 'GET' });
+    assert.equal(status, 200);
+    assert.equal(body.scope, MAIL_SCOPE);
+    assert.equal(body.issuer, edge.oauth.issuer);
+    const text = JSON.stringify(body);
+    assert.ok(!text.includes('PRIVATE KEY') && !text.includes(edge.certificate.thumbprint) && !text.includes('client_auth'), text);
+  });
+
+  test('an unknown connector is 404 unknown_connector', async () => {
+    const { status, body } = await edge.call('/oauth/connectors/zoom', { method: 'GET' });
+    assert.equal(status, 404);
+    assert.equal(body.error, 'unknown_connector');
+  });
+
+  test('a foreign origin cannot read it', async () => {
+    const { status, body, headers } = await edge.call('/oauth/connectors/teams', { method: 'GET', headers: { origin: 'https://evil.example' } });
+    assert.equal(status, 403);
+    assert.equal(body.error, 'invalid_origin');
+    assert.equal(headers.get('access-control-allow-origin'), null);
+  });
+});
