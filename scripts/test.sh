@@ -39,6 +39,7 @@ step "clippy edge" cargo clippy -p mailconnect-edge --target wasm32-unknown-unkn
 step "clippy cli" cargo clippy -p mailconnect-cli --all-targets -- -D warnings
 step "core tests" cargo test -p mailconnect-core --all-features
 step "cli tests" cargo test -p mailconnect-cli
+step "edge unit tests" cargo test -p mailconnect-edge
 step "core doc tests (browser features)" cargo test -p mailconnect-core --doc
 step "build web" bash scripts/build-web.sh
 step "web tests" bash scripts/test-web.sh

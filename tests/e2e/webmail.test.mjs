@@ -21,6 +21,16 @@ let attacker;
 
 const card = (id = 'teams') => `.ext[data-connector="${id}"]`;
 
+/** Runs `fn` with a fresh browser context (cookies, storage) and always closes it. */
+async function inContext(fn) {
+  const context = await browser.newContext();
+  try {
+    return await fn(context);
+  } finally {
+    await context.close();
+  }
+}
+
 async function openApp(context, path = '/?view=settings') {
   const page = await context.newPage();
   await page.goto(`${stack.url}${path}`);
@@ -88,8 +98,7 @@ describe('demo webmail end to end', () => {
 
   test('1. connecting through the popup shows the account, and the API call with the token succeeds', TEST, async () => {
     stack.oauth.reset();
-    const context = await browser.newContext();
-    try {
+    await inContext(async (context) => {
       const page = await openApp(context);
       await connectViaPopup(page);
       assert.equal(await page.textContent(`${card()} .account-name`), 'Ada Lovelace');
@@ -104,15 +113,12 @@ describe('demo webmail end to end', () => {
       // The code went to the provider from the edge, as a confidential client without Origin.
       const redemption = stack.oauth.requests().find((r) => r.grant_type === 'authorization_code');
       assert.deepEqual([redemption.status, redemption.auth_method, redemption.origin], [200, 'client_secret_basic', null]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('2. after a reload the tab is still connected (edge session) and gets a token without a popup', TEST, async () => {
     stack.oauth.reset();
-    const context = await browser.newContext();
-    try {
+    await inContext(async (context) => {
       const page = await openApp(context);
       await connectViaPopup(page);
       let popups = 0;
@@ -126,9 +132,7 @@ describe('demo webmail end to end', () => {
       assert.ok((await callApi(page)).ok);
       assert.equal(popups, 0);
       assert.equal(stack.oauth.counters().authorize, 1, 'no second authorization');
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('3. once the short-lived access token expires, the next API call refreshes it transparently', TEST, async () => {
@@ -204,8 +208,7 @@ describe('demo webmail end to end', () => {
 
   test('6. denying consent shows the consent action; closing the sign-in window gives popup_closed', TEST, async () => {
     stack.oauth.reset();
-    const context = await browser.newContext();
-    try {
+    await inContext(async (context) => {
       const page = await openApp(context);
       const popup = await startConnect(page);
       await signIn(popup, 'deny');
@@ -223,15 +226,12 @@ describe('demo webmail end to end', () => {
       await page.waitForSelector(`${card()} .error[data-code="popup_closed"]`);
       assert.equal(await page.getAttribute(card(), 'data-state'), 'disconnected');
       assert.equal(await page.isChecked(`${card()} .connect-toggle`), false);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('7. the app page served with Cross-Origin-Opener-Policy: same-origin still connects', TEST, async () => {
     stack.oauth.reset();
-    const context = await browser.newContext();
-    try {
+    await inContext(async (context) => {
       const page = await context.newPage();
       const response = await page.goto(`${stack.url}/coop.html?view=settings`);
       assert.equal(response.headers()['cross-origin-opener-policy'], 'same-origin');
@@ -243,15 +243,12 @@ describe('demo webmail end to end', () => {
       await page.waitForSelector(`${card()}[data-state="connected"]`);
       assert.equal(await page.textContent(`${card()} .account-name`), 'Ada Lovelace');
       assert.ok((await callApi(page)).ok);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('8. disconnecting shows disconnected in both tabs, and a refresh then answers reconnect', TEST, async () => {
     stack.oauth.reset();
-    const context = await browser.newContext();
-    try {
+    await inContext(async (context) => {
       const a = await openApp(context);
       await connectViaPopup(a);
       const b = await openApp(context);
@@ -275,15 +272,12 @@ describe('demo webmail end to end', () => {
         }
       });
       assert.equal(outcome.action, 'reconnect', JSON.stringify(outcome));
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('the Outlook mail extension connects with the certificate credential and its token passes the XOAUTH2 check', TEST, async () => {
     stack.oauth.reset();
-    const context = await browser.newContext();
-    try {
+    await inContext(async (context) => {
       const page = await openApp(context);
       await connectViaPopup(page, 'outlook-mail');
       assert.equal(await page.textContent(`${card('outlook-mail')} .account-username`), 'ada@contoso.dev');
@@ -292,15 +286,12 @@ describe('demo webmail end to end', () => {
       assert.match(imap.text, /S: A1 OK AUTHENTICATE completed\./);
       const redemption = stack.oauth.requests().find((r) => r.grant_type === 'authorization_code');
       assert.deepEqual([redemption.client_id, redemption.auth_method, redemption.status], [stack.connectors['outlook-mail'].client_id, 'private_key_jwt', 200]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('9. another site cannot use the session cookie (CORS/CSRF), and its forged postMessage is ignored', TEST, async () => {
     stack.oauth.reset();
-    const context = await browser.newContext();
-    try {
+    await inContext(async (context) => {
       // (a) The user is connected; a page on another site tries the edge API with the cookie.
       const app = await openApp(context);
       await connectViaPopup(app);
@@ -378,8 +369,6 @@ describe('demo webmail end to end', () => {
       } finally {
         await second.close();
       }
-    } finally {
-      await context.close();
-    }
+    });
   });
 });
