@@ -11,7 +11,9 @@
 // Printed: the Worker's wasm and JS size (gzip -9); p50/p99 latency (sequential requests over
 // one keep-alive connection) and req/s (concurrent clients) of /oauth/health, the token exchange
 // and refresh through the Worker (refresh both answered from the session and going upstream),
-// the same provider calls made directly, and the latency the Worker adds to them.
+// the same provider calls made directly, and the latency the Worker adds to them; and the
+// app-token endpoint for mail servers (client credentials, with an API key) answered from its
+// connector's Durable Object (cache hit) and going upstream (miss), beside the direct call.
 // The reference is a JavaScript Worker of the same design (Durable Object sessions, WebCrypto)
 // measured under wrangler dev on this machine: health 2.2 ms p50, cached refresh 3.0 ms,
 // refresh going upstream ~10 ms over a direct call. Since wrangler dev's overhead depends on the
@@ -28,7 +30,8 @@ import { gzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { freePort, REPO, startStack } from '../tests/support/stack.mjs';
-import { edgeClient, startEdge } from '../tests/edge/harness.mjs';
+import { defaultConnectors, edgeClient, startEdge } from '../tests/edge/harness.mjs';
+import { randomBytes } from 'node:crypto';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '1000' }, miniflare: { type: 'boolean', default: false } } });
 const RUNS = Number(values.runs);
@@ -70,8 +73,9 @@ async function ok(promise) {
   return text ? JSON.parse(text) : undefined;
 }
 
-/** Runs every measurement against one Worker (base URL `url`, webmail origin `origin`). */
-async function measure(name, url, origin, oauth) {
+/** Runs every measurement against one Worker (base URL `url`, webmail origin `origin`; `app`:
+ * the app-token connector id and its API key). */
+async function measure(name, url, origin, oauth, app) {
   const edge = edgeClient(url, oauth, origin);
   const rows = [];
   const row = (what, lat, rps) => rows.push({ what, p50: lat.p50, p99: lat.p99, rps });
@@ -132,10 +136,33 @@ async function measure(name, url, origin, oauth) {
   const refreshDirect = await latency(UPSTREAM_RUNS, () => directRefresh(0), 10);
   row('refresh direct', refreshDirect, await throughput(UPSTREAM_RUNS, CONCURRENCY, directRefresh));
 
+  // App tokens: first with 60 s tokens, inside the 300 s margin, so every call goes upstream;
+  // then with hour-long ones, answered from the connector's Durable Object after the first.
+  const appToken = () => ok(fetch(`${url}/oauth/connectors/${app.connector}/app-token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ user: 'relay@contoso.dev' }),
+  }));
+  const daemon = `Basic ${Buffer.from(`${oauth.clients.daemon.id}:${oauth.clients.daemon.secret}`).toString('base64')}`;
+  const directApp = () => ok(fetch(oauth.tokenUrl(), {
+    method: 'POST',
+    headers: { authorization: daemon, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'https://outlook.office365.com/.default' }),
+  }));
+  oauth.setMode({ accessTokenTtl: 60 });
+  const appMiss = await latency(UPSTREAM_RUNS, appToken, 10);
+  row('app-token miss via Worker', appMiss);
+  const appDirect = await latency(UPSTREAM_RUNS, directApp, 10);
+  row('client credentials direct', appDirect);
+  oauth.setMode({ accessTokenTtl: 3600 });
+  const appHit = await latency(RUNS, appToken);
+  row('app-token hit via Worker', appHit, await throughput(RUNS, CONCURRENCY, appToken));
+
   console.log(`\n${name}`);
   console.log(`${'what'.padEnd(30)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'req/s'.padStart(8)}`);
   for (const r of rows) console.log(`${r.what.padEnd(30)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${(r.rps ? r.rps.toFixed(0) : '').padStart(8)}`);
-  console.log(`added by the Worker (p50): token exchange ${(exchangeWorker.p50 - exchangeDirect.p50).toFixed(2)} ms (into an existing session ${(exchangeExisting.p50 - exchangeDirect.p50).toFixed(2)} ms), refresh upstream ${(refreshWorker.p50 - refreshDirect.p50).toFixed(2)} ms`);
+  console.log(`added by the Worker (p50): token exchange ${(exchangeWorker.p50 - exchangeDirect.p50).toFixed(2)} ms (into an existing session ${(exchangeExisting.p50 - exchangeDirect.p50).toFixed(2)} ms), refresh upstream ${(refreshWorker.p50 - refreshDirect.p50).toFixed(2)} ms, app-token miss ${(appMiss.p50 - appDirect.p50).toFixed(2)} ms`);
+  console.log(`app-token p50: cache hit ${appHit.p50.toFixed(2)} ms, cache miss ${appMiss.p50.toFixed(2)} ms`);
   return Object.fromEntries(rows.map((r) => [r.what, r]));
 }
 
@@ -221,7 +248,8 @@ console.log(`runs: ${RUNS} per cached measurement, ${UPSTREAM_RUNS} per upstream
 const stack = await startStack({ accessTokenTtl: 60 });
 let results;
 try {
-  results = await measure('wrangler dev (workerd behind wrangler\'s proxy), as the reference was measured', stack.url.replace('localhost', '127.0.0.1'), stack.url, stack.oauth);
+  results = await measure('wrangler dev (workerd behind wrangler\'s proxy), as the reference was measured', stack.url.replace('localhost', '127.0.0.1'), stack.url, stack.oauth,
+    { connector: 'smtp-relay', apiKey: stack.appApiKey });
 } finally {
   await stack.stop();
 }
@@ -231,11 +259,20 @@ console.log('\np50 under wrangler dev     this Worker   JS floor now   reference
 console.log(`health                     ${r.health.p50.toFixed(2).padStart(8)} ms   ${floor.health.p50.toFixed(2).padStart(8)} ms   ${REFERENCE.health} ms`);
 console.log(`cached refresh             ${r['refresh cached via Worker'].p50.toFixed(2).padStart(8)} ms   ${floor.cached.p50.toFixed(2).padStart(8)} ms   ${REFERENCE.cached} ms`);
 console.log(`upstream refresh, added    ${(r['refresh upstream via Worker'].p50 - r['refresh direct'].p50).toFixed(2).padStart(8)} ms   ${''.padStart(11)}   ~${REFERENCE.upstreamAdded} ms`);
+console.log(`app-token, cache hit       ${r['app-token hit via Worker'].p50.toFixed(2).padStart(8)} ms`);
+console.log(`app-token, cache miss      ${r['app-token miss via Worker'].p50.toFixed(2).padStart(8)} ms   (direct client credentials ${r['client credentials direct'].p50.toFixed(2)} ms)`);
 
 if (values.miniflare) {
-  const edge = await startEdge();
+  const apiKey = randomBytes(32).toString('base64url');
+  const edge = await startEdge({
+    connectors: (oauth, certificate) => ({
+      ...defaultConnectors(oauth, certificate),
+      'smtp-relay': { provider: 'microsoft', tenant: oauth.tenantId, authority: oauth.url, client_id: oauth.clients.daemon.id, scope: 'https://outlook.office365.com/.default', grant: 'client_credentials' },
+    }),
+    vars: (oauth) => ({ SMTP_RELAY_CLIENT_SECRET: oauth.clients.daemon.secret, SMTP_RELAY_API_KEYS: apiKey }),
+  });
   try {
-    await measure('Miniflare (workerd, no proxy hop)', edge.url, 'http://localhost:8787', edge.oauth);
+    await measure('Miniflare (workerd, no proxy hop)', edge.url, 'http://localhost:8787', edge.oauth, { connector: 'smtp-relay', apiKey });
   } finally {
     await edge.stop();
   }

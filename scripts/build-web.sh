@@ -3,7 +3,8 @@
 #   crates/web/pkg          --target web      (plain <script type="module">; copied to www/pkg/)
 #   crates/web/pkg-bundler  --target bundler  (webpack, vite, esbuild)
 # wasm-pack runs the wasm-bindgen found on PATH (scripts/setup.sh installs it) and never downloads;
-# wasm-opt is off (see crates/web/Cargo.toml). The workspace profile strips symbols, so wasm-bindgen
+# the cargo profile is `web` (the workspace Cargo.toml says why), and wasm-opt is off (--no-opt;
+# crates/web/Cargo.toml says why). The workspace profile strips symbols, so wasm-bindgen
 # warns that it cannot read the target features and assumes reference types, which is right for
 # Rust's wasm32 target. Idempotent: each run replaces the three output folders.
 set -euo pipefail
@@ -15,13 +16,27 @@ for tool in wasm-pack wasm-bindgen; do
 done
 
 build() { # target out-dir
-  wasm-pack --log-level warn build --mode no-install --release --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web
+  wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features
   # wasm-pack names the npm package after the crate; it is published as `mailconnect`.
   node -e '
     const fs = require("fs"), file = process.argv[1] + "/package.json";
     const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
     pkg.name = "mailconnect";
     fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
+  ' "crates/web/$2"
+  # The JS ships minified (the readable source is crates/web/js/mailconnect.js; wasm-bindgen's glue
+  # is generated): whitespace, comments and local names are most of its gzip bytes. The classes
+  # whose names show (`MailconnectError`, `Connector`) spell them out. The .d.ts files keep the docs.
+  node --input-type=module -e '
+    import { transformSync } from "esbuild";
+    import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+    const dir = process.argv[1];
+    for (const file of readdirSync(dir, { recursive: true })) {
+      if (!file.endsWith(".js")) continue;
+      const path = `${dir}/${file}`;
+      const options = { minify: true, format: "esm", target: "es2022", legalComments: "none" };
+      writeFileSync(path, transformSync(readFileSync(path, "utf8"), options).code);
+    }
   ' "crates/web/$2"
 }
 

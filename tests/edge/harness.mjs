@@ -5,7 +5,7 @@
 //
 // Miniflare rather than `wrangler dev`: a Worker is ready in well under a second, and each test
 // can set its own bindings (short session lifetimes, a short upstream timeout, broken settings).
-// The Durable Object binding, class and compatibility date are those of wrangler.toml.
+// The Durable Object bindings, classes and compatibility date are those of wrangler.toml.
 // tests/support/stack.mjs runs the same build under `wrangler dev` with wrangler.toml itself.
 
 import { existsSync } from 'node:fs';
@@ -67,7 +67,7 @@ export async function startEdge(options = {}) {
     scriptPath: BUILD,
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: await compatibilityDate(),
-    durableObjects: { SESSIONS: { className: 'Session', useSQLite: true } },
+    durableObjects: { SESSIONS: { className: 'Session', useSQLite: true }, APP_TOKENS: { className: 'AppTokens', useSQLite: true } },
     durableObjectsPersist: persistDir ?? false,
     bindings,
     log: new Log(process.env.MAILCONNECT_TEST_LOG ? LogLevel.DEBUG : LogLevel.NONE),

@@ -14,7 +14,7 @@
 //   GET  /{tenant}/discovery/v2.0/keys                     JWKS
 //   GET  /{tenant}/oauth2/v2.0/authorize                   authorization (code + PKCE S256 only)
 //   POST /{tenant}/oauth2/v2.0/token                       authorization_code, refresh_token,
-//                                                          client_credentials
+//                                                          client_credentials, password (ROPC)
 //   GET  /graph/v1.0/me                                    Graph-like: needs a bearer access token
 //                                                          for https://graph.microsoft.com with
 //                                                          User.Read; 401/403 + WWW-Authenticate
@@ -39,7 +39,7 @@
 //     assertion 700027, expired assertion 700024, PKCE mismatch 501481, reused code 54005,
 //     expired/revoked code or refresh token 70008, redirect URI mismatch 50011, bad scope 70011,
 //     a request with an Origin header 9002326 (cross-origin redemption of a Web-platform app),
-//     server down 90033;
+//     wrong user name or password in the password grant 50126, server down 90033;
 //   - denying consent redirects with `error=access_denied` and
 //     `error_description=AADSTS65004: User declined to consent to access the app.`;
 //   - refresh-token rotation (option `rotation`): "rotate" (default, Entra-like: every refresh
@@ -57,10 +57,16 @@
 //                       `certificate: { publicKeyPem, thumbprint }`; when `thumbprint` (SHA-1,
 //                       hex as the Entra portal shows it) is given, the assertion's `x5t` header
 //                       must match it. Only registered when `certificate` is given.
-//                       authorization_code + refresh_token
+//                       authorization_code + refresh_token, and client_credentials like the daemon
 //   mailconnect-daemon  secret "dev-daemon-secret"; client_credentials only, for
 //                       https://outlook.office365.com/.default (roles SMTP.SendAsApp,
 //                       IMAP.AccessAsApp, POP.AccessAsApp) or https://graph.microsoft.com/.default
+//   mailconnect-mailbox secret "dev-mailbox-secret" (client_secret_basic); the resource owner
+//                       password grant only (oidc-provider has none: it is registered here with
+//                       `registerGrantType`, as Entra's v2 endpoint has it). Any user below with
+//                       the password "dev-mailbox-password" (option `mailboxPassword`) gets a
+//                       delegated token for the requested scopes, as from a sign-in; anything
+//                       else is invalid_grant 50126. No refresh token (no offline_access).
 //   Redirect URIs of the first two: option `redirectUris` (default
 //   http://localhost:8787/callback). `generateCertificateKey()` makes a key pair and its
 //   thumbprint for `certificate` (the thumbprint of the public key's DER, standing in for a
@@ -100,7 +106,9 @@ export const DEFAULT_CLIENTS = Object.freeze({
   secret: { id: 'mailconnect-dev', secret: 'dev-client-secret' },
   certificate: { id: 'mailconnect-cert' },
   daemon: { id: 'mailconnect-daemon', secret: 'dev-daemon-secret' },
+  mailbox: { id: 'mailconnect-mailbox', secret: 'dev-mailbox-secret' },
 });
+export const DEFAULT_MAILBOX_PASSWORD = 'dev-mailbox-password';
 
 const GRAPH = 'https://graph.microsoft.com';
 const OUTLOOK = 'https://outlook.office.com';
@@ -245,6 +253,7 @@ function entraError(body, detail, { clientId, tenant, redirectUri }) {
         if (/exp|expired|nbf/i.test(d) && !/expiration must/.test(d)) return [700024, 'Client assertion is not within its valid time range.'];
         return [700027, `Client assertion failed signature validation or the certificate used to sign it is not registered on application '${clientId}'.`];
       case 'invalid_grant':
+        if (d === 'invalid username or password') return [50126, 'Error validating credentials due to invalid username or password.'];
         if (d.includes('already consumed')) return [54005, 'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.'];
         if (d.includes('code_verifier')) return [501481, 'The Code_Verifier does not match the code_challenge supplied in the authorization request.'];
         if (d.includes('redirect_uri')) return [50011, `The redirect URI '${redirectUri}' specified in the request does not match the redirect URI used to obtain the authorization code.`];
@@ -356,7 +365,9 @@ export async function startOAuthServer(options = {}) {
     secret: { ...DEFAULT_CLIENTS.secret, ...options.clients?.secret },
     certificate: { ...DEFAULT_CLIENTS.certificate, ...options.clients?.certificate },
     daemon: { ...DEFAULT_CLIENTS.daemon, ...options.clients?.daemon },
+    mailbox: { ...DEFAULT_CLIENTS.mailbox, ...options.clients?.mailbox },
   };
+  const mailboxPassword = options.mailboxPassword ?? DEFAULT_MAILBOX_PASSWORD;
   const startMode = {
     down: false,
     slow: 0,
@@ -405,6 +416,15 @@ export async function startOAuthServer(options = {}) {
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    {
+      client_id: clientIds.mailbox.id,
+      client_secret: clientIds.mailbox.secret,
+      client_name: 'Contoso Mail Relay, service mailbox (mailconnect dev)',
+      redirect_uris: [],
+      grant_types: ['password'],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
   ];
   if (options.certificate) {
     const jwk = createPublicKey(options.certificate.publicKeyPem).export({ format: 'jwk' });
@@ -412,12 +432,24 @@ export async function startOAuthServer(options = {}) {
       client_id: clientIds.certificate.id,
       client_name: 'Contoso Webmail, certificate credential (mailconnect dev)',
       redirect_uris: redirectUris,
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       response_types: ['code'],
       token_endpoint_auth_method: 'private_key_jwt',
       token_endpoint_auth_signing_alg: 'RS256',
       jwks: { keys: [{ ...jwk, use: 'sig', alg: 'RS256' }] },
     });
+  }
+
+  function resourceServerInfo(resource, appOnly) {
+    if (!RESOURCES[resource]) throw new errors.InvalidTarget(`unknown resource ${resource}`);
+    return {
+      // Client credentials take only `{resource}/.default`, as in Entra.
+      scope: appOnly ? `${resource}/.default` : resourceScopes(resource).join(' '),
+      audience: resource,
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: mode.accessTokenTtl,
+      jwt: { sign: { alg: 'RS256' } },
+    };
   }
 
   const userById = new Map(users.map((u) => [u.sub, u]));
@@ -468,18 +500,7 @@ export async function startOAuthServer(options = {}) {
           return scopes.map(resourceOf).find(Boolean) ?? GRAPH;
         },
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, resource) => {
-          if (!RESOURCES[resource]) throw new errors.InvalidTarget(`unknown resource ${resource}`);
-          // Client credentials take only `{resource}/.default`, as in Entra.
-          const appOnly = ctx.oidc.params?.grant_type === 'client_credentials';
-          return {
-            scope: appOnly ? `${resource}/.default` : resourceScopes(resource).join(' '),
-            audience: resource,
-            accessTokenFormat: 'jwt',
-            accessTokenTTL: mode.accessTokenTtl,
-            jwt: { sign: { alg: 'RS256' } },
-          };
-        },
+        getResourceServerInfo: (ctx, resource) => resourceServerInfo(resource, ctx.oidc.params?.grant_type === 'client_credentials'),
       },
     },
     extraTokenClaims: (ctx, token) => {
@@ -541,6 +562,24 @@ export async function startOAuthServer(options = {}) {
       ctx.body = page('Sign in', `<h1>Sorry, but we’re having trouble signing you in.</h1><p class="error" id="error">${escapeHtml(title)}</p>`);
     },
   });
+  // The resource owner password grant (RFC 6749 §4.3), which oidc-provider does not ship: the
+  // user's password stands in for the sign-in, and the token is the one a sign-in would give.
+  provider.registerGrantType('password', async (ctx) => {
+    const { client, params } = ctx.oidc;
+    const user = userByName.get(String(params.username ?? '').trim().toLowerCase());
+    if (!user || params.password !== mailboxPassword) throw new errors.InvalidGrant('invalid username or password');
+    const requested = String(params.scope ?? '').split(' ').filter(Boolean);
+    const resource = requested.map(resourceOf).find(Boolean) ?? GRAPH;
+    const info = resourceServerInfo(resource, false);
+    const known = new Set(info.scope.split(' '));
+    const prefix = resource === GRAPH ? '' : `${resource}/`;
+    const scope = requested.filter((s) => known.has(s) || known.has(`${prefix}${s}`)).join(' ');
+    if (!scope) throw new errors.InvalidScope('no scope of a known resource requested');
+    const token = new ctx.oidc.provider.AccessToken({ accountId: user.sub, client, scope, gty: 'password' });
+    token.resourceServer = { ...info, identifier: () => resource, get scopes() { return known; } };
+    const value = await token.save();
+    ctx.body = { access_token: value, token_type: 'Bearer', expires_in: token.expiration, scope };
+  }, ['username', 'password', 'scope']);
   provider.on('grant.error', (ctx, err) => tokenErrors.set(ctx, err));
   provider.on('server_error', (ctx, err) => console.error('[oauth-server] server error', err));
 

@@ -18,6 +18,9 @@
 //   teams         tenant "organizations", client secret (HTTP Basic), Microsoft Graph calendar scopes
 //   outlook-mail  the OAuth server's tenant ID (so the redirect's `iss` is checked), certificate
 //                 (private_key_jwt, a key pair made at start), IMAP/POP/SMTP scopes
+//   smtp-relay    app tokens for mail servers (grant client_credentials, the daemon client,
+//                 https://outlook.office365.com/.default); its API key is made at start
+//                 (`stack.appApiKey`, printed by the dev runner)
 // Only the authority differs from production: it is the local OAuth server.
 
 import { spawn } from 'node:child_process';
@@ -80,7 +83,7 @@ function envLine(key, value) {
  * $MAILCONNECT_WRANGLER_CONFIG, else wrangler.toml), varsFile (the env file to write),
  * log (print wrangler's and the OAuth server's output), readyTimeoutMs (default 90 000).
  * Resolves to { url, edge, oauth (startOAuthServer's API), connectors (as given to the Worker),
- * output() (wrangler's last output), stop() }.
+ * appApiKey (smtp-relay's API key), output() (wrangler's last output), stop() }.
  */
 export async function startStack(options = {}) {
   const port = options.port ?? await freePort();
@@ -122,13 +125,24 @@ export async function startStack(options = {}) {
       client_auth: 'private_key_jwt',
       certificate_thumbprint: cert.thumbprint,
     },
+    'smtp-relay': {
+      provider: 'microsoft',
+      tenant: oauth.tenantId,
+      authority: oauth.url,
+      client_id: oauth.clients.daemon.id,
+      scope: 'https://outlook.office365.com/.default',
+      grant: 'client_credentials',
+    },
   };
+  const appApiKey = randomBytes(32).toString('base64url');
   const varsFile = options.varsFile ?? join(dir, 'dev.vars');
   await writeFile(varsFile, [
     '# Written by tests/support/stack.mjs for the local stack; rewritten at every start.',
     envLine('SESSION_KEY', randomBytes(32).toString('base64')),
     envLine('TEAMS_CLIENT_SECRET', oauth.clients.secret.secret),
     envLine('OUTLOOK_MAIL_PRIVATE_KEY', cert.privateKeyPem),
+    envLine('SMTP_RELAY_CLIENT_SECRET', oauth.clients.daemon.secret),
+    envLine('SMTP_RELAY_API_KEYS', appApiKey),
     envLine('ALLOWED_ORIGINS', origin),
     envLine('CONNECTORS', JSON.stringify(connectors)),
     '',
@@ -199,7 +213,7 @@ export async function startStack(options = {}) {
     await stop();
     throw new Error(`${err.message}\n--- wrangler output ---\n${output.join('').slice(-4000)}`);
   }
-  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, output: () => output.join(''), stop };
+  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, appApiKey, output: () => output.join(''), stop };
 }
 
 async function waitForHealth(url, exited, timeoutMs) {
@@ -241,6 +255,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   console.log(`  edge      ${stack.edge}/health`);
   console.log(`  OAuth     ${stack.oauth.url} (sign in as ${stack.oauth.users[0].username}, any password)`);
   console.log(`  Access tokens live ${values['access-token-ttl']} s; the page gets a fresh one when less than 60 s are left.`);
+  console.log(`  Mail servers: MAILCONNECT_API_KEY=${stack.appApiKey} mailconnect app-token --edge ${stack.edge} --connector smtp-relay --user relay@contoso.dev`);
   console.log('Ctrl-C stops everything.');
   let stopping = false;
   const shutdown = async () => {

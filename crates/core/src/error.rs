@@ -264,7 +264,9 @@ impl OAuthError {
 fn leading_aadsts(description: &str) -> Option<u32> {
     let rest = description.trim_start().strip_prefix("AADSTS")?;
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    rest[..digits].parse().ok()
+    // `get`, not indexing: the same slice, without a panic path (whose message formatting would
+    // cost the browser module ~5 KB).
+    rest.get(..digits)?.parse().ok()
 }
 
 /// Errors of the core crate.

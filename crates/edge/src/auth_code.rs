@@ -75,6 +75,8 @@ mod tests {
             domain_hint: None,
             credential: Credential::Secret { secret: ClientSecret::new("s"), in_body: false },
             timeout: std::time::Duration::from_secs(1),
+            expiry_margin: 300,
+            app: None,
         }
     }
 

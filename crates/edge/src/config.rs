@@ -11,6 +11,8 @@
 //! | `SESSION_KEY` | secret | at least 32 characters; the key that encrypts every session's tokens |
 //! | `{ID}_CLIENT_SECRET` | secret | a connector's client secret (`outlook-mail` → `OUTLOOK_MAIL_CLIENT_SECRET`) |
 //! | `{ID}_PRIVATE_KEY` | secret | a connector's certificate key, PKCS#8 PEM (`private_key_jwt`) |
+//! | `{ID}_API_KEYS` | secret | an app-token connector's API keys, separated by spaces or commas |
+//! | `{ID}_PASSWORD` | secret | a `grant = "password"` connector's service mailbox password |
 //!
 //! A missing or malformed setting answers every request with a `configuration` error naming
 //! the setting, until it is fixed.
@@ -22,12 +24,13 @@ use std::time::Duration;
 
 use mailconnect_core::contract::ConnectorInfo;
 use mailconnect_core::encoding::{base64_decode, base64url};
-use mailconnect_core::{Authority, ClientSecret, Endpoint, Generic, Microsoft, Prompt, Provider, Scopes, Tenant};
+use mailconnect_core::{Authority, ClientSecret, Endpoint, Generic, Microsoft, Password, Prompt, Provider, Scopes, Tenant};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
+use crate::api_key::ApiKeys;
 use crate::error::EdgeError;
 
 /// One connector as written in `CONNECTORS`. Unknown fields are refused, so a typo is reported
@@ -50,7 +53,8 @@ struct ConnectorSettings {
     client_id: String,
     /// Space-separated scopes.
     scope: String,
-    /// The redirect URIs the browser may use; the first is the default.
+    /// The redirect URIs the browser may use; the first is the default. None for app grants.
+    #[serde(default)]
     redirect_uris: Vec<String>,
     /// `login`, `consent`, `select_account` or `none`.
     prompt: Option<String>,
@@ -59,6 +63,13 @@ struct ConnectorSettings {
     client_auth: Option<String>,
     /// `private_key_jwt`: the certificate's SHA-1 thumbprint in hex, as the Entra portal shows it.
     certificate_thumbprint: Option<String>,
+    /// `authorization_code` (default: a browser connector), `client_credentials` or `password`
+    /// (the last two: app tokens for mail servers, `POST /oauth/connectors/{id}/app-token`).
+    grant: Option<String>,
+    /// `password`: the service mailbox's user name; its password is the secret `{ID}_PASSWORD`.
+    username: Option<String>,
+    /// Seconds before `expires_at` from which an access token counts as expired (default 300).
+    token_expiry_margin: Option<u64>,
 }
 
 /// The key that session keys are derived from. `Debug` is redacted.
@@ -112,6 +123,26 @@ pub(crate) enum Credential {
     Certificate(Certificate),
 }
 
+/// The service mailbox of a `grant = "password"` connector. `Debug` redacts the password.
+#[derive(Debug)]
+pub(crate) struct Mailbox {
+    pub(crate) username: String,
+    pub(crate) password: Password,
+}
+
+/// What a connector that serves mail servers instead of browsers has.
+#[derive(Debug)]
+pub(crate) struct AppGrant {
+    /// Who may ask for its tokens.
+    pub(crate) api_keys: ApiKeys,
+    /// `Some` for the resource owner password grant, `None` for client credentials.
+    pub(crate) mailbox: Option<Mailbox>,
+}
+
+/// Access tokens with less than this left are renewed unless a connector says otherwise: the
+/// margin MSAL uses, so that a token handed out is still good when its request reaches the resource.
+const DEFAULT_EXPIRY_MARGIN_SECONDS: u64 = 300;
+
 /// A validated connector.
 #[derive(Debug)]
 pub(crate) struct Connector {
@@ -125,6 +156,10 @@ pub(crate) struct Connector {
     pub(crate) credential: Credential,
     /// How long to wait for the token endpoint (`UPSTREAM_TIMEOUT_MS`).
     pub(crate) timeout: Duration,
+    /// `token_expiry_margin`, in seconds.
+    pub(crate) expiry_margin: u64,
+    /// `Some` for an app-token connector, which browsers never see.
+    pub(crate) app: Option<AppGrant>,
 }
 
 impl Connector {
@@ -195,14 +230,21 @@ impl Config {
         })
     }
 
-    /// The connector with this id.
+    /// The browser connector with this id. App-token connectors are not offered to browsers:
+    /// to the browser routes they do not exist.
     pub(crate) fn connector(&self, id: &str) -> Result<&Connector, EdgeError> {
-        self.connectors.get(id).ok_or(EdgeError::UnknownConnector)
+        self.connectors.get(id).filter(|c| c.app.is_none()).ok_or(EdgeError::UnknownConnector)
     }
 
-    /// Every connector's id.
+    /// The app-token connector with this id, and its grant.
+    pub(crate) fn app_connector(&self, id: &str) -> Result<(&Connector, &AppGrant), EdgeError> {
+        let connector = self.connectors.get(id).ok_or(EdgeError::UnknownConnector)?;
+        Ok((connector, connector.app.as_ref().ok_or(EdgeError::AppTokensNotEnabled)?))
+    }
+
+    /// Every browser connector's id.
     pub(crate) fn connector_ids(&self) -> impl Iterator<Item = &str> {
-        self.connectors.keys().map(String::as_str)
+        self.connectors.iter().filter(|(_, c)| c.app.is_none()).map(|(id, _)| id.as_str())
     }
 
     /// Whether `origin` (an `Origin` header) may call the API.
@@ -265,9 +307,23 @@ fn connector(id: String, settings: &RawValue, timeout: Duration, get: &dyn Fn(&s
     }
     let s: ConnectorSettings = serde_json::from_str(settings.get()).map_err(|e| invalid(&format!("CONNECTORS.{id}"), e))?;
     let required = |value: Option<String>, field: &str| value.ok_or_else(|| missing(&at(field)));
+    let app_grant = match s.grant.as_deref().unwrap_or("authorization_code") {
+        "authorization_code" => None,
+        grant @ ("client_credentials" | "password") => Some(grant),
+        other => return Err(invalid(&at("grant"), format!("{other:?} is not one of authorization_code, client_credentials, password"))),
+    };
     let provider = match s.provider.as_str() {
         "microsoft" => {
             let tenant = Tenant::parse(&required(s.tenant, "tenant")?).map_err(|e| invalid(&at("tenant"), e))?;
+            // An app-only token is one tenant's: Entra refuses client credentials at
+            // common/organizations/consumers, and a service mailbox too lives in one tenant.
+            // Better said at load than at the first mail server's request.
+            if let Some(grant) = app_grant.filter(|_| !tenant.is_specific()) {
+                return Err(invalid(
+                    &at("tenant"),
+                    format!("grant = {grant:?} needs a specific tenant (its ID or a verified domain), not {:?}", tenant.as_str()),
+                ));
+            }
             let mut microsoft = Microsoft::new(tenant);
             if let Some(authority) = s.authority {
                 microsoft = microsoft.with_authority(Authority::parse(&authority).map_err(|e| invalid(&at("authority"), e))?);
@@ -284,14 +340,27 @@ fn connector(id: String, settings: &RawValue, timeout: Duration, get: &dyn Fn(&s
     };
     let scopes = Scopes::parse(&s.scope).map_err(|e| invalid(&at("scope"), e))?;
     provider.check_scopes(&scopes).map_err(|e| invalid(&at("scope"), e))?;
+    if app_grant == Some("client_credentials") && matches!(provider, Provider::Microsoft(_)) && !scopes.iter().all(|s| s.is_default()) {
+        return Err(invalid(&at("scope"), "client credentials take only {resource}/.default, e.g. https://outlook.office365.com/.default"));
+    }
     if s.client_id.trim().is_empty() {
         return Err(missing(&at("client_id")));
     }
-    if s.redirect_uris.is_empty() {
+    if app_grant.is_some() {
+        // Not offered to browsers: a redirect URI or a prompt would suggest otherwise.
+        for (field, set) in [("redirect_uris", !s.redirect_uris.is_empty()), ("prompt", s.prompt.is_some()), ("domain_hint", s.domain_hint.is_some())] {
+            if set {
+                return Err(invalid(&at(field), "is for browser connectors; remove it from an app-token connector"));
+            }
+        }
+    } else if s.redirect_uris.is_empty() {
         return Err(invalid(&at("redirect_uris"), "must list at least one redirect URI"));
     }
     for uri in &s.redirect_uris {
         Endpoint::parse(uri).map_err(|e| invalid(&at("redirect_uris"), e))?;
+    }
+    if s.username.is_some() && app_grant != Some("password") {
+        return Err(invalid(&at("username"), "is only for grant = \"password\""));
     }
     let prompt = s.prompt.map(|p| Prompt::parse(&p).ok_or_else(|| invalid(&at("prompt"), "must be login, consent, select_account or none"))).transpose()?;
     let secret = |suffix: &str| {
@@ -315,7 +384,39 @@ fn connector(id: String, settings: &RawValue, timeout: Duration, get: &dyn Fn(&s
         }
         other => return Err(invalid(&at("client_auth"), format!("{other:?} is not one of client_secret_basic, client_secret_post, private_key_jwt"))),
     };
-    Ok(Connector { id, provider, client_id: s.client_id, scopes, redirect_uris: s.redirect_uris, prompt, domain_hint: s.domain_hint, credential, timeout })
+    let app = match app_grant {
+        None => None,
+        Some(grant) => {
+            let (setting, keys) = secret("API_KEYS")?;
+            let api_keys = ApiKeys::parse(&keys).map_err(|problem| invalid(&setting, problem))?;
+            let mailbox = match grant {
+                "password" => Some(Mailbox {
+                    username: required(s.username, "username")?,
+                    // Only ever from the Worker's secrets: the endpoint has no password field.
+                    password: Password::new(secret("PASSWORD")?.1),
+                }),
+                _ => None,
+            };
+            Some(AppGrant { api_keys, mailbox })
+        }
+    };
+    let expiry_margin = s.token_expiry_margin.unwrap_or(DEFAULT_EXPIRY_MARGIN_SECONDS);
+    if expiry_margin > 86_400 {
+        return Err(invalid(&at("token_expiry_margin"), "must be at most 86400 seconds"));
+    }
+    Ok(Connector {
+        id,
+        provider,
+        client_id: s.client_id,
+        scopes,
+        redirect_uris: s.redirect_uris,
+        prompt,
+        domain_hint: s.domain_hint,
+        credential,
+        timeout,
+        expiry_margin,
+        app,
+    })
 }
 
 /// The hex SHA-1 thumbprint (colons and case ignored) as a JWS `x5t`: base64url of its bytes.
@@ -352,7 +453,7 @@ mod tests {
                 "teams": {
                     "provider": "microsoft", "tenant": "common", "authority": "http://127.0.0.1:9010",
                     "client_id": "teams-client", "scope": "openid profile User.Read offline_access",
-                    "redirect_uris": ["http://localhost:8787/callback.html"]
+                    "redirect_uris": ["http://localhost:8787/callback"]
                 }
             }
         });
@@ -452,7 +553,83 @@ mod tests {
         let config = read(&map).unwrap();
         assert_eq!(config.connector_ids().collect::<Vec<_>>(), ["outlook-mail", "teams"]);
         assert!(config.allows_origin("http://localhost:8787"));
-        assert_eq!(config.connector("teams").unwrap().public().redirect_uris, ["http://localhost:8787/callback.html"]);
+        assert_eq!(config.connector("teams").unwrap().public().redirect_uris, ["http://localhost:8787/callback"]);
+    }
+
+    const API_KEY: &str = "k7Qm1c0Jt1W9S3eVb2rP8xYzL4nH6gDf";
+
+    /// `settings()` plus an app-token connector `relay` with `grant`.
+    fn with_relay(grant: &str) -> serde_json::Map<String, Value> {
+        let mut map = settings();
+        map["CONNECTORS"]["relay"] = json!({
+            "provider": "microsoft", "tenant": "contoso.onmicrosoft.com", "authority": "http://127.0.0.1:9010",
+            "client_id": "relay-client", "scope": "https://outlook.office365.com/.default", "grant": grant
+        });
+        map.insert("RELAY_CLIENT_SECRET".into(), json!("relay-s3cr3t"));
+        map.insert("RELAY_API_KEYS".into(), json!(format!("{API_KEY}, {API_KEY}-next")));
+        map
+    }
+
+    #[test]
+    fn client_credentials_connector_is_hidden_from_browser_routes() {
+        let config = read(&with_relay("client_credentials")).unwrap();
+        let (relay, app) = config.app_connector("relay").unwrap();
+        assert!(app.mailbox.is_none() && app.api_keys.verify(&format!("{API_KEY}-next")).unwrap());
+        assert_eq!((relay.expiry_margin, relay.provider.token_url().as_str()), (300, "http://127.0.0.1:9010/contoso.onmicrosoft.com/oauth2/v2.0/token"));
+        assert!(matches!(config.connector("relay"), Err(EdgeError::UnknownConnector)));
+        assert!(matches!(config.app_connector("teams"), Err(EdgeError::AppTokensNotEnabled)));
+        assert_eq!(config.connector_ids().collect::<Vec<_>>(), ["teams"]);
+    }
+
+    #[test]
+    fn client_credentials_need_a_specific_tenant() {
+        for tenant in ["common", "organizations", "consumers"] {
+            let mut map = with_relay("client_credentials");
+            map["CONNECTORS"]["relay"]["tenant"] = json!(tenant);
+            let EdgeError::Config { setting, problem } = read(&map).unwrap_err() else { panic!("not a configuration error") };
+            assert_eq!(setting, "CONNECTORS.relay.tenant");
+            assert!(problem.contains("client_credentials") && problem.contains(tenant), "{problem}");
+        }
+        let mut map = with_relay("client_credentials");
+        map["CONNECTORS"]["relay"]["tenant"] = json!("c0ffee00-1a2b-4c3d-8e9f-0123456789ab");
+        assert!(read(&map).is_ok());
+    }
+
+    #[test]
+    fn app_token_settings_are_checked_and_named() {
+        for (grant, field, value, setting) in [
+            ("client_credentials", "scope", json!("https://outlook.office365.com/SMTP.SendAsApp"), "CONNECTORS.relay.scope"),
+            ("client_credentials", "redirect_uris", json!(["http://localhost:8787/callback"]), "CONNECTORS.relay.redirect_uris"),
+            ("client_credentials", "username", json!("relay@contoso.dev"), "CONNECTORS.relay.username"),
+            ("client_credentials", "token_expiry_margin", json!(-1), "CONNECTORS.relay"),
+            ("client_credentials", "token_expiry_margin", json!(100_000), "CONNECTORS.relay.token_expiry_margin"),
+            ("implicit", "grant", json!("implicit"), "CONNECTORS.relay.grant"),
+        ] {
+            let mut map = with_relay(grant);
+            map["CONNECTORS"]["relay"][field] = value;
+            assert_eq!(failing_setting(&map), setting, "{field}");
+        }
+        let mut map = with_relay("client_credentials");
+        map.remove("RELAY_API_KEYS");
+        assert_eq!(failing_setting(&map), "RELAY_API_KEYS");
+        map.insert("RELAY_API_KEYS".into(), json!("too-short"));
+        assert_eq!(failing_setting(&map), "RELAY_API_KEYS");
+    }
+
+    #[test]
+    fn password_grant_needs_a_username_and_the_password_secret() {
+        let mut map = with_relay("password");
+        map["CONNECTORS"]["relay"]["scope"] = json!("https://outlook.office.com/SMTP.Send");
+        assert_eq!(failing_setting(&map), "CONNECTORS.relay.username");
+        map["CONNECTORS"]["relay"]["username"] = json!("relay@contoso.dev");
+        assert_eq!(failing_setting(&map), "RELAY_PASSWORD");
+        map.insert("RELAY_PASSWORD".into(), json!("mailbox-pa55word"));
+        map["CONNECTORS"]["relay"]["token_expiry_margin"] = json!(30);
+        let config = read(&map).unwrap();
+        let (relay, app) = config.app_connector("relay").unwrap();
+        assert_eq!((app.mailbox.as_ref().unwrap().username.as_str(), relay.expiry_margin), ("relay@contoso.dev", 30));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("mailbox-pa55word") && !debug.contains(API_KEY) && !debug.contains("relay-s3cr3t"), "{debug}");
     }
 
     #[test]

@@ -47,6 +47,18 @@ pub enum EdgeError {
     /// The session has no tokens for this connector.
     #[error("this connector is not connected in this session")]
     NotConnected,
+    /// An app-token call without a valid API key: missing, unknown and wrong keys alike.
+    #[error("a valid API key is required (Authorization: Bearer <key>)")]
+    ApiKey,
+    /// Too many calls with a bad API key from this client; it may try again after this many seconds.
+    #[error("too many requests with a bad API key: try again in {retry_after} s")]
+    TooManyFailures {
+        /// Seconds until the client's window ends.
+        retry_after: u64,
+    },
+    /// An app-token call for a connector that serves browsers.
+    #[error("this connector does not issue app tokens (its grant is authorization_code)")]
+    AppTokensNotEnabled,
     /// A setting is missing or malformed.
     #[error("setting {setting}: {problem}")]
     Config {
@@ -97,6 +109,9 @@ impl EdgeError {
             EdgeError::NoSession => "no_session",
             EdgeError::SessionExpired => "session_expired",
             EdgeError::NotConnected => "not_connected",
+            EdgeError::ApiKey => "invalid_api_key",
+            EdgeError::TooManyFailures { .. } => "too_many_requests",
+            EdgeError::AppTokensNotEnabled => "app_tokens_not_enabled",
             EdgeError::Config { .. } => "configuration_error",
             EdgeError::Unreachable(_) => "upstream_unreachable",
             EdgeError::Timeout => "upstream_timeout",
@@ -118,7 +133,8 @@ impl EdgeError {
             | EdgeError::TooLarge(_)
             | EdgeError::BadRequest(_)
             | EdgeError::UnknownConnector => Action::None,
-            EdgeError::RedirectUri | EdgeError::Config { .. } => Action::Configuration,
+            EdgeError::RedirectUri | EdgeError::Config { .. } | EdgeError::ApiKey | EdgeError::AppTokensNotEnabled => Action::Configuration,
+            EdgeError::TooManyFailures { .. } => Action::Retry,
             EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => Action::Reconnect,
             EdgeError::Unreachable(_) | EdgeError::Timeout | EdgeError::UpstreamStatus(_) | EdgeError::UpstreamMalformed(_) | EdgeError::Internal(_) => {
                 Action::Retry
@@ -135,7 +151,9 @@ impl EdgeError {
             EdgeError::Origin | EdgeError::CsrfHeader => 403,
             EdgeError::MediaType => 415,
             EdgeError::TooLarge(_) => 413,
-            EdgeError::BadRequest(_) | EdgeError::RedirectUri => 400,
+            EdgeError::BadRequest(_) | EdgeError::RedirectUri | EdgeError::AppTokensNotEnabled => 400,
+            EdgeError::ApiKey => 401,
+            EdgeError::TooManyFailures { .. } => 429,
             EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => 401,
             // The Worker cannot serve until an admin fixes it, and retrying will not help.
             EdgeError::Config { .. } => 503,
@@ -199,6 +217,16 @@ impl EdgeError {
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let headers = Headers::new();
         let _ = headers.set("content-type", "application/json");
+        match &self {
+            // RFC 6750 §3: a 401 names the scheme it wants.
+            EdgeError::ApiKey => {
+                let _ = headers.set("www-authenticate", "Bearer realm=\"mailconnect\"");
+            }
+            EdgeError::TooManyFailures { retry_after } => {
+                let _ = headers.set("retry-after", &retry_after.to_string());
+            }
+            _ => {}
+        }
         Response::builder().with_status(status).with_headers(headers).fixed(json)
     }
 }

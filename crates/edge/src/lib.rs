@@ -6,6 +6,10 @@
 //! and hands back only an access token. Later calls refresh through the same object, one
 //! upstream request per connector at a time. The HTTP API is `mailconnect_core::contract`.
 //!
+//! Mail servers get app-only tokens (client credentials, or the password grant of one service
+//! mailbox where a connector enables it) from `POST /oauth/connectors/{id}/app-token` with an
+//! API key; the connector's [`AppTokens`] Durable Object caches them.
+//!
 //! Settings are documented in `wrangler.toml` and `.dev.vars.example`.
 //!
 //! ```no_run
@@ -23,7 +27,12 @@
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod api_key;
+// `#[durable_object]` generates undocumented wasm-bindgen glue for `AppTokens`.
+#[allow(missing_docs)]
+mod app_token;
 mod auth_code;
+mod client_credentials;
 mod config;
 mod cors;
 mod crypto;
@@ -39,6 +48,7 @@ use std::future::Future;
 use mailconnect_core::contract::Health;
 use worker::{event, Context, Env, Request, Response, Router};
 
+pub use app_token::AppTokens;
 pub use error::EdgeError;
 pub use session::Session;
 
@@ -46,7 +56,8 @@ use crate::config::Config;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let origin = cors::origin(&req);
+    // The app-token route is for servers: its answers get no CORS headers, whatever the origin.
+    let origin = if req.path().ends_with("/app-token") { None } else { cors::origin(&req) };
     let config = match Config::load(&env) {
         Ok(config) => config,
         Err(e) => return Ok(cors::finish(e.into_response(), None, None)),
@@ -57,6 +68,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         .post_async("/oauth/connectors/:id/token", |req, ctx| respond(session::token(req, ctx)))
         .post_async("/oauth/connectors/:id/refresh", |req, ctx| respond(session::refresh(req, ctx)))
         .post_async("/oauth/connectors/:id/disconnect", |req, ctx| respond(session::disconnect(req, ctx)))
+        .post_async("/oauth/connectors/:id/app-token", |req, ctx| respond(app_token::app_token(req, ctx)))
         .get_async("/oauth/session", |req, ctx| respond(session::info(req, ctx)))
         .options_async("/oauth/*path", |req, ctx| respond(cors::preflight(req, ctx)))
         .run(req, env)

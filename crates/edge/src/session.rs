@@ -96,7 +96,7 @@ pub(crate) async fn info(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-async fn read_body(req: &mut Request) -> Result<Vec<u8>, EdgeError> {
+pub(crate) async fn read_body(req: &mut Request) -> Result<Vec<u8>, EdgeError> {
     let declared = req.headers().get("content-length")?.and_then(|n| n.parse::<usize>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT) {
         return Err(EdgeError::TooLarge(BODY_LIMIT));
@@ -108,7 +108,7 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, EdgeError> {
     Ok(bytes)
 }
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EdgeError> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EdgeError> {
     // serde's messages name fields and expected types; string values, where codes and
     // verifiers live, are never quoted back since every field is a string.
     serde_json::from_slice(bytes).map_err(|e| EdgeError::BadRequest(e.to_string()))
@@ -267,10 +267,10 @@ impl Session {
 
     async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Response, EdgeError> {
         let inner = &self.inner;
-        config.connector(id)?;
+        let margin = config.connector(id)?.expiry_margin;
         inner.live(config, upstream::now()).await?;
         // The common case: a token good beyond the margin, answered from memory.
-        let cached = inner.grants.borrow().get(id).filter(|g| g.is_fresh(upstream::now())).cloned();
+        let cached = inner.grants.borrow().get(id).filter(|g| g.is_fresh(upstream::now(), margin)).cloned();
         let grant = match cached {
             Some(grant) => grant,
             None => self.flight(config, handle, id).await?,
@@ -448,7 +448,7 @@ impl Inner {
     async fn refresh(&self, config: &Config, handle: &SessionId, id: &str) -> Result<Grant, EdgeError> {
         let connector = config.connector(id)?;
         let current = self.grant(config, handle, id).await?.ok_or(EdgeError::NotConnected)?;
-        if current.is_fresh(upstream::now()) {
+        if current.is_fresh(upstream::now(), connector.expiry_margin) {
             return Ok(current);
         }
         let generation = self.generation(id);

@@ -79,14 +79,11 @@ pub(crate) struct Grant {
     pub(crate) account: Option<Account>,
 }
 
-/// Access tokens with less than this left are refreshed: the margin MSAL uses, so that a token
-/// handed to the browser is still good when its request reaches the resource.
-const REFRESH_MARGIN_SECONDS: u64 = 300;
-
 impl Grant {
-    /// Whether the access token can be handed out without going upstream.
-    pub(crate) fn is_fresh(&self, now: u64) -> bool {
-        self.expires_at > now + REFRESH_MARGIN_SECONDS
+    /// Whether the access token can be handed out without going upstream: it has more than
+    /// `margin` seconds (the connector's `token_expiry_margin`) left.
+    pub(crate) fn is_fresh(&self, now: u64, margin: u64) -> bool {
+        self.expires_at > now + margin
     }
 
     /// The browser's view: no refresh token.
@@ -280,7 +277,8 @@ mod tests {
             serde_json::from_str(r#"{"access_token":"a","token_type":"bearer","expires_in":60,"refresh_token":"new-rt","scope":"openid User.Read"}"#).unwrap();
         let g = grant(&rotated, &connector, Some(&previous), 0);
         assert_eq!((g.refresh_token.as_ref().unwrap().expose(), g.scope.as_str()), ("new-rt", "openid User.Read"));
-        assert!(!g.is_fresh(0), "a 60 s token is inside the refresh margin");
+        assert!(!g.is_fresh(0, connector.expiry_margin), "a 60 s token is inside the default margin");
+        assert!(g.is_fresh(0, 30) && !g.is_fresh(30, 30), "fresh until expires_at minus the margin");
     }
 
     #[test]
@@ -305,6 +303,8 @@ mod tests {
             domain_hint: None,
             credential: Credential::Secret { secret: mailconnect_core::ClientSecret::new("s"), in_body: false },
             timeout: std::time::Duration::from_secs(1),
+            expiry_margin: 300,
+            app: None,
         }
     }
 }

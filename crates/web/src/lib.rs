@@ -19,33 +19,27 @@
 //! ```
 //!
 //! Every rejection is a `MailconnectError` (an `Error`) with `code`, `action` and `retryable`.
+//!
+//! # Two halves
+//! Waiting is JavaScript's strength and costs Rust most of its size (futures, closures, serde,
+//! formatting), so the module is split:
+//! - `js/mailconnect.js`, shipped as a wasm-bindgen snippet and re-exported by `mailconnect.js`,
+//!   is the public API and all browser plumbing: `fetch` to the edge, the popup watcher and its
+//!   timers, BroadcastChannel, Web Locks, storage, promises.
+//! - This crate is the security-relevant half, synchronous and pure: state and PKCE (SHA-256, so
+//!   `connect()` opens its popup inside the click), the authorize URL, the callback's `state` and
+//!   `iss` checks, `returnTo` validation and the classification of provider errors, all from
+//!   `mailconnect_core`. [`Core`] hands it to the snippet when the module is instantiated.
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
-mod auth_code;
-mod cache;
-mod de;
-mod dom;
-mod edge_client;
-mod error;
-mod popup;
-mod redirect;
+#[cfg(feature = "rust-api")]
+mod rust_api;
+#[cfg(feature = "rust-api")]
+pub use rust_api::{handle_callback, Connector};
 
-use crate::auth_code::Hints;
-use crate::cache::TokenCache;
-use crate::dom::{origin, window};
-use crate::edge_client::EdgeClient;
-use crate::error::WebError;
-use crate::popup::Watch;
-use js_sys::Promise;
-use mailconnect_core::contract::{Account, ConnectorInfo, TokenResponse};
-use mailconnect_core::{AccessToken, Prompt, ReturnTo};
-use serde::{Deserialize, Serialize};
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
+use mailconnect_core::{Aadsts, AuthorizationRequest, Callback, CoreError, PkceVerifier, Prompt, ReturnTo, State};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -118,256 +112,186 @@ export interface TokenInfo {
   scope: string;
   account?: Account;
 }
+
+/**
+ * One connector of one edge: sign-in, tokens, status, disconnect. `free()` stops listening to
+ * the other tabs.
+ */
+export class Connector {
+  private constructor();
+  free(): void;
+  [Symbol.dispose](): void;
+  /**
+   * An access token valid for at least the refresh margin: from memory, from another tab, or
+   * refreshed by the edge (one refresh for all tabs of this origin).
+   */
+  accessToken(): Promise<TokenInfo>;
+  /**
+   * Signs in, in a popup or by redirect, and resolves with the account once the edge holds
+   * the tokens. Not `async` on purpose: the popup opens before this returns, inside the
+   * click's task, so no blocker refuses it. A second call while this tab's popup is open
+   * focuses it and returns the same promise.
+   */
+  connect(options?: ConnectOptions): Promise<Status>;
+  /**
+   * Ends the edge session's grant for this connector and clears the token in every tab.
+   */
+  disconnect(): Promise<void>;
+  /**
+   * Fetches the connector's public settings from the edge.
+   */
+  static load(options: ConnectorOptions): Promise<Connector>;
+  /**
+   * Whether the edge session holds tokens for this connector, and for whom.
+   */
+  status(): Promise<Status>;
+}
+
+/**
+ * The redirect URI's page: finishes a sign-in. In a popup it hands the response to the app's
+ * window and closes; after a redirect it has the edge redeem the code, then returns to the
+ * page the user left. Either way the code is removed from the address bar and history first.
+ */
+export function handleCallback(): Promise<void>;
 "#;
 
-const DEFAULT_MARGIN_MS: f64 = 60_000.0;
-const DEFAULT_TIMEOUT_MS: u32 = 5 * 60 * 1000;
+#[wasm_bindgen(module = "/js/mailconnect.js")]
+extern "C" {
+    /// Gives the snippet the Rust half (see [`start`]).
+    fn bind(core: Core);
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectorOptions {
-    edge: String,
-    connector: String,
-    redirect_uri: Option<String>,
-    refresh_margin_ms: Option<f64>,
+    /// A `MailconnectError` for a core error.
+    #[wasm_bindgen(js_name = coreError)]
+    fn core_error(message: &str, code: &str, action: &str, error_codes: &[u32]) -> JsValue;
+
+    // The public API, re-exported by `mailconnect.js`. Imported as functions because only functions
+    // can skip wasm-bindgen's TypeScript (a type would be declared `let X: unknown`, clashing with
+    // the declarations of the TypeScript section above).
+    #[wasm_bindgen(js_name = MailconnectError, reexport, skip_typescript)]
+    fn error_class();
+    #[wasm_bindgen(js_name = Connector, reexport, skip_typescript)]
+    fn connector_class();
+    #[wasm_bindgen(js_name = handleCallback, reexport, skip_typescript)]
+    fn handle_callback_function();
 }
 
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectOptions {
-    #[serde(default)]
-    mode: Mode,
-    timeout_ms: Option<f64>,
-    return_to: Option<String>,
-    prompt: Option<String>,
-    login_hint: Option<String>,
-    domain_hint: Option<String>,
+/// Talc instead of std's dlmalloc: maintained, made for wasm, and several KB smaller. The module
+/// allocates only strings, briefly, within each call.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// Runs when the module is instantiated (`init()`), before any export can be called.
+#[wasm_bindgen(start, private)]
+pub(crate) fn start() {
+    bind(Core);
 }
 
-#[derive(Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Mode {
-    Popup,
-    Redirect,
-    #[default]
-    Auto,
-}
-
-/// `Status` of the TypeScript section.
-#[derive(Serialize)]
-struct Status {
-    connected: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account: Option<Account>,
-}
-
-/// `TokenInfo` of the TypeScript section; also what tabs share (see `cache`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TokenInfo {
-    access_token: AccessToken,
-    expires_at: f64,
-    scope: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    account: Option<Account>,
-}
-
-impl TokenInfo {
-    /// Expiry by the local clock (`expires_in`, not the edge's `expires_at`): immune to skew.
-    fn new(response: TokenResponse, now_ms: f64) -> Self {
-        TokenInfo {
-            access_token: response.access_token,
-            expires_at: now_ms + response.expires_in as f64 * 1000.0,
-            scope: response.scope,
-            account: response.account,
-        }
-    }
-}
-
-fn to_js(value: &impl Serialize) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect_throw("unreachable: plain data serializes")
-}
-
-/// Settles a promise from a fallible future. Boxed, so every export shares one instance of the
-/// promise machinery.
-fn promise(f: impl Future<Output = Result<JsValue, WebError>> + 'static) -> Promise {
-    settle(Box::pin(f))
-}
-
-fn settle(f: Pin<Box<dyn Future<Output = Result<JsValue, WebError>>>>) -> Promise {
-    future_to_promise(async move { f.await.map_err(JsValue::from) })
-}
-
-/// One connector of one edge: sign-in, tokens, status, disconnect. `free()` stops listening to
-/// the other tabs.
-#[wasm_bindgen]
+/// The Rust half of the module, called by `js/mailconnect.js` only: hidden from the package's
+/// exports and types. Its functions are static (no instance to check on each call): [`start`]
+/// hands the snippet an instance only for its class. Every function is synchronous; errors are
+/// thrown as `MailconnectError`s.
+#[wasm_bindgen(private, skip_typescript)]
 #[derive(Debug)]
-pub struct Connector {
-    inner: Rc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    edge: EdgeClient,
-    info: ConnectorInfo,
-    redirect_uri: String,
-    cache: TokenCache,
-}
+pub struct Core;
 
 #[wasm_bindgen]
-impl Connector {
-    /// Fetches the connector's public settings from the edge.
-    pub async fn load(#[wasm_bindgen(unchecked_param_type = "ConnectorOptions")] options: JsValue) -> Result<Connector, JsValue> {
-        Ok(Connector { inner: Rc::new(Inner::load(options).await?) })
+impl Core {
+    /// A fresh sign-in from 48 bytes of `crypto.getRandomValues` (16 for the state, 32 for the
+    /// PKCE verifier): `"{state} {verifier} {authorize URL}"` (none of them can hold a space: the
+    /// first two are base64url, the URL is form-encoded; one string is less glue than an array). Synchronous on purpose: it runs between
+    /// the click and `window.open`. `prompt` is the caller's (checked by the snippet) or the
+    /// connector's; an unknown configured prompt is left out rather than sent for the provider
+    /// to reject.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorize(
+        random: &[u8],
+        authorize_url: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        scope: &str,
+        prompt: Option<String>,
+        login_hint: Option<String>,
+        domain_hint: Option<String>,
+    ) -> String {
+        let Some((state, verifier)) = random.split_first_chunk::<16>().and_then(|(s, v)| Some((s, <&[u8; 32]>::try_from(v).ok()?))) else {
+            wasm_bindgen::throw_str("authorize needs 48 random bytes");
+        };
+        let state = State::from_random(state);
+        let verifier = PkceVerifier::from_random(verifier);
+        let mut request = AuthorizationRequest::new(authorize_url, client_id, redirect_uri, scope, &state, &verifier);
+        if let Some(prompt) = prompt.as_deref().and_then(Prompt::parse) {
+            request = request.with_prompt(prompt);
+        }
+        if let Some(hint) = login_hint.as_deref() {
+            request = request.with_login_hint(hint);
+        }
+        if let Some(hint) = domain_hint.as_deref() {
+            request = request.with_domain_hint(hint);
+        }
+        let mut out = String::from(state.expose());
+        for part in [verifier.expose(), &request.url()] {
+            out.push(' ');
+            out.push_str(part);
+        }
+        out
     }
 
-    /// Signs in, in a popup or by redirect, and resolves with the account once the edge holds
-    /// the tokens. Not `async` on purpose: the popup opens before this returns, inside the
-    /// click's task, so no blocker refuses it. A second call while this tab's popup is open
-    /// focuses it and returns the same promise.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
-    pub fn connect(&self, #[wasm_bindgen(unchecked_optional_param_type = "ConnectOptions")] options: Option<JsValue>) -> Promise {
-        self.start(options.unwrap_or(JsValue::UNDEFINED)).unwrap_or_else(|e| Promise::reject(&e.into()))
+    /// Whether `params` (a `?query` or `#fragment`) is an authorization response.
+    #[wasm_bindgen(js_name = isCallback)]
+    pub fn is_callback(params: &str) -> bool {
+        Callback::parse(params).is_some()
     }
 
-    /// An access token valid for at least the refresh margin: from memory, from another tab, or
-    /// refreshed by the edge (one refresh for all tabs of this origin).
-    #[wasm_bindgen(js_name = accessToken, unchecked_return_type = "Promise<TokenInfo>")]
-    pub fn access_token(&self) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { Ok(to_js(&inner.cache.access_token().await?)) })
+    /// The `state` of the response `params`; `state_mismatch` when it has none.
+    #[wasm_bindgen(js_name = callbackState)]
+    pub fn callback_state(params: &str) -> Result<String, JsValue> {
+        Callback::parse(params).and_then(|cb| cb.state().map(str::to_owned)).ok_or_else(|| error(&CoreError::StateMismatch))
     }
 
-    /// Whether the edge session holds tokens for this connector, and for whom.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
-    pub fn status(&self) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move {
-            let session = inner.edge.session().await?;
-            let connection = session.connectors.into_iter().find(|c| c.id == inner.edge.connector());
-            Ok(to_js(&Status { connected: connection.is_some(), account: connection.and_then(|c| c.account) }))
-        })
+    /// The authorization code of the response `params`, after core's `Callback::verify` checked
+    /// its `state` (in constant time) and `iss`; the provider's error, classified, if it sent
+    /// one. Checks the stored `verifier` first (a redirect's comes from sessionStorage, which any
+    /// script of the origin can write).
+    ///
+    /// # Security
+    /// The response is attacker-controlled input: nothing of it is used before this passes.
+    pub fn verify(params: &str, state: &str, issuer: Option<String>, verifier: &str) -> Result<String, JsValue> {
+        PkceVerifier::parse(verifier).map_err(|e| error(&e))?;
+        // The snippet asks `isCallback` first; anything else has no state, so it cannot match.
+        let callback = Callback::parse(params).unwrap_or_default();
+        let code = callback.verify(&State::new(state), issuer.as_deref()).map_err(|e| error(&e))?;
+        Ok(code.expose().to_owned())
     }
 
-    /// Ends the edge session's grant for this connector and clears the token in every tab.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn disconnect(&self) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.cache.disconnect().await.map(|()| JsValue::UNDEFINED) })
+    /// `target` if it is a path on this site (core's `ReturnTo`: no open redirect), else
+    /// `invalid_return_to`.
+    #[wasm_bindgen(js_name = returnTo)]
+    pub fn return_to(target: &str) -> Result<String, JsValue> {
+        ReturnTo::parse(target).map(|to| to.as_str().to_owned()).map_err(|e| error(&e))
     }
 }
 
-impl Connector {
-    fn start(&self, options: JsValue) -> Result<Promise, WebError> {
-        let inner = &self.inner;
-        let opts: ConnectOptions = if options.is_undefined() || options.is_null() {
-            ConnectOptions::default()
-        } else {
-            de::from_js(options).map_err(|_| {
-                WebError::Configuration(
-                    "invalid ConnectOptions: expected { mode?: \"popup\" | \"redirect\" | \"auto\", timeoutMs?: number, returnTo?: string, prompt?: string, loginHint?: string, domainHint?: string }".into(),
-                )
-            })?
-        };
-        let prompt = match opts.prompt.as_deref() {
-            Some(p) => Some(
-                Prompt::parse(p).ok_or_else(|| WebError::Configuration(["invalid prompt \"", p, "\": use login, consent, select_account or none"].concat()))?,
-            ),
-            None => None,
-        };
-        let return_to = match &opts.return_to {
-            Some(path) => ReturnTo::parse(path)?,
-            None => redirect::current_path(),
-        };
-        let timeout_ms = match opts.timeout_ms {
-            None => DEFAULT_TIMEOUT_MS,
-            Some(ms) if ms >= 1.0 => ms.min(f64::from(u32::MAX)) as u32,
-            Some(_) => return Err(WebError::Configuration("invalid timeoutMs: use a positive number of milliseconds".into())),
-        };
-        let key = inner.edge.key();
-        if opts.mode != Mode::Redirect {
-            if let Some(joined) = popup::reuse(&key) {
-                return Ok(joined);
-            }
-            popup::ensure_no_other_tab(&key, inner.edge.connector())?;
-        }
-        let hints = Hints { prompt, login_hint: opts.login_hint.as_deref(), domain_hint: opts.domain_hint.as_deref() };
-        let auth = auth_code::begin(&inner.info, &inner.redirect_uri, &hints)?;
-        if opts.mode != Mode::Redirect {
-            if let Some(window) = popup::open(&auth.url) {
-                let watch = Watch::start(&key, window, &auth.state, timeout_ms)?;
-                let id = watch.id();
-                let inner = inner.clone();
-                let connected = promise(async move {
-                    let params = watch.params().await?;
-                    let issuer = inner.info.issuer.as_deref();
-                    let response = auth_code::finish(&inner.edge, &params, &auth.state, auth.verifier, &inner.redirect_uri, issuer).await?;
-                    let token = inner.cache.store(response);
-                    Ok(to_js(&Status { connected: true, account: token.account }))
-                });
-                popup::share(id, &connected);
-                return Ok(connected);
-            }
-            if opts.mode == Mode::Popup {
-                return Err(WebError::PopupBlocked);
-            }
-        }
-        redirect::start(&inner.edge, auth, &inner.redirect_uri, inner.info.issuer.as_deref(), return_to)?;
-        // The page is leaving for the provider: nothing will settle this.
-        Ok(Promise::new(&mut |_, _| {}))
-    }
+/// The `MailconnectError` for a core error.
+fn error(e: &CoreError) -> JsValue {
+    let codes: &[u32] = match e {
+        CoreError::OAuth(oauth) => &oauth.codes,
+        _ => &[],
+    };
+    core_error(message(e), e.code(), e.action().as_str(), codes)
 }
 
-impl Inner {
-    async fn load(options: JsValue) -> Result<Inner, WebError> {
-        if options.is_undefined() || options.is_null() {
-            return Err(WebError::Configuration("Connector.load needs { edge, connector }".into()));
-        }
-        let opts: ConnectorOptions = de::from_js(options).map_err(|_| {
-            WebError::Configuration(
-                "invalid ConnectorOptions: expected { edge: string, connector: string, redirectUri?: string, refreshMarginMs?: number }".into(),
-            )
-        })?;
-        let page = window().location().href().expect_throw("unreachable: a document's own location is readable");
-        let edge = web_sys::Url::new_with_base(&opts.edge, &page).map_err(|_| WebError::Configuration(["invalid edge URL \"", &opts.edge, "\""].concat()))?;
-        let edge = EdgeClient::new(&edge.href(), &opts.connector);
-        let info = edge.connector_info().await?;
-        // The edge is trusted, but nothing it sends may make this page navigate to script.
-        let authorize = web_sys::Url::new(&info.authorize_url).ok();
-        let allowed = authorize
-            .is_some_and(|u| u.protocol() == "https:" || (u.protocol() == "http:" && matches!(u.hostname().as_str(), "localhost" | "127.0.0.1" | "[::1]")));
-        if !allowed {
-            return Err(WebError::Configuration(["the edge's authorize URL is not https:// (or http:// on localhost): ", &info.authorize_url].concat()));
-        }
-        let redirect_uri = match opts.redirect_uri {
-            Some(uri) if info.redirect_uris.contains(&uri) => uri,
-            Some(uri) => {
-                return Err(WebError::Configuration(
-                    [&uri, " is not a redirect URI the edge accepts for ", &info.id, ": ", &info.redirect_uris.join(", ")].concat(),
-                ))
-            }
-            None => info.redirect_uris.first().cloned().ok_or_else(|| WebError::Configuration(["the edge has no redirect URI for ", &info.id].concat()))?,
-        };
-        // The callback page talks to this page through same-origin channels only.
-        let here = origin();
-        if web_sys::Url::new(&redirect_uri).map(|u| u.origin()).ok().as_deref() != Some(here.as_str()) {
-            return Err(WebError::Configuration(
-                ["redirect URI ", &redirect_uri, " is not on this page's origin ", &here, ": serve the callback page from the app's origin"].concat(),
-            ));
-        }
-        let margin = opts.refresh_margin_ms.unwrap_or(DEFAULT_MARGIN_MS).max(0.0);
-        let cache = TokenCache::new(edge.clone(), margin)?;
-        Ok(Inner { edge, info, redirect_uri, cache })
-    }
-}
-
-/// The redirect URI's page: finishes a sign-in. In a popup it hands the response to the app's
-/// window and closes; after a redirect it has the edge redeem the code, then returns to the
-/// page the user left. Either way the code is removed from the address bar and history first.
-#[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<void>")]
-pub fn handle_callback() -> Promise {
-    match auth_code::take_response() {
-        Ok(response) => promise(async { auth_code::handle_response(response).await.map(|()| JsValue::UNDEFINED) }),
-        Err(e) => Promise::reject(&e.into()),
+/// Words for the core errors a browser meets. Not core's `Display`: its `{:?}` quoting would
+/// link Debug escaping into the module for errors (tenants, scopes, URLs) only the edge sees.
+fn message(e: &CoreError) -> &str {
+    match e {
+        CoreError::StateMismatch => "the sign-in response does not belong to a sign-in of this page (state mismatch): connect again",
+        CoreError::IssuerMismatch { .. } => "the sign-in response came from an unexpected identity provider (issuer mismatch): connect again",
+        CoreError::MissingCode => "the sign-in response carries no authorization code: connect again",
+        CoreError::InvalidVerifier => "the stored sign-in request is damaged: connect again",
+        CoreError::InvalidReturnTo => "returnTo must be a path on this site, starting with a single /",
+        // The AADSTS hint says what to do; Entra's description says what happened.
+        CoreError::OAuth(oauth) => oauth.aadsts().and_then(Aadsts::hint).or(oauth.description.as_deref()).unwrap_or_else(|| oauth.error.as_str()),
+        other => other.code(),
     }
 }

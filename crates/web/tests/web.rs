@@ -611,3 +611,73 @@ async fn tampered_return_target_is_refused_after_the_exchange() {
     assert_eq!(address(), "", "no navigation");
     edge.restore_fetch();
 }
+
+/// The edge's answers as core's own serde writes them (crates/core/src/contract.rs), and the token
+/// request read back with core's own (strict) deserializer: js/mailconnect.js spells the contract's
+/// fields itself, so a field renamed in contract.rs fails here until it is renamed there too.
+#[wasm_bindgen_test]
+async fn contract_types_of_core_read_as_the_module_expects() {
+    use mailconnect_core::contract::{Account, Connection, ConnectorInfo, Disconnected, ErrorBody, SessionInfo, TokenRequest, TokenResponse};
+    use mailconnect_core::{AccessToken, Action};
+
+    let account = Account { name: Some("Ann".into()), username: Some("ann@contoso.com".into()), oid: Some("o-1".into()), tid: Some("t-1".into()) };
+    let info = ConnectorInfo {
+        id: "drift1".into(),
+        authorize_url: AUTHORIZE.into(),
+        client_id: "client-1".into(),
+        scope: "openid".into(),
+        redirect_uris: vec![format!("{}/callback.html", origin())],
+        prompt: Some("login".into()),
+        domain_hint: Some("contoso.com".into()),
+        issuer: Some(ISSUER.into()),
+    };
+    let token = TokenResponse {
+        access_token: AccessToken::new("at-drift"),
+        token_type: "Bearer".into(),
+        expires_in: 3600,
+        expires_at: 1_800_000_000,
+        scope: "User.Read".into(),
+        account: Some(account.clone()),
+    };
+    let session = SessionInfo { connectors: vec![Connection { id: "drift1".into(), account: Some(account) }] };
+    let disconnected = Disconnected { status: "disconnected".into() };
+    let error = ErrorBody {
+        error: "invalid_grant".into(),
+        error_description: "expired".into(),
+        action: Action::Reconnect,
+        retryable: false,
+        error_codes: Some(vec![70008]),
+    };
+    let edge = install_edge(&json("{}"));
+    let serve = |key: &str, status: u16, body: String| set_route(&edge, key, status, &body);
+    serve("GET /oauth/connectors/drift1", 200, serde_json::to_string(&info).unwrap());
+    serve("POST /oauth/connectors/drift1/token", 200, serde_json::to_string(&token).unwrap());
+    serve("GET /oauth/session", 200, serde_json::to_string(&session).unwrap());
+    serve("POST /oauth/connectors/drift1/disconnect", 200, serde_json::to_string(&disconnected).unwrap());
+    serve("POST /oauth/connectors/drift1/refresh", 400, serde_json::to_string(&error).unwrap());
+
+    let opener = install_open("open");
+    let teams = load("drift1").await;
+    let connected = connect(&teams, r#"{"mode":"popup"}"#);
+    let url = opened_url(&opener);
+    assert!(url.starts_with(&format!("{AUTHORIZE}?response_type=code&client_id=client-1&")), "{url}");
+    assert_eq!(param(&url, "prompt").as_deref(), Some("login"));
+    assert_eq!(param(&url, "domain_hint").as_deref(), Some("contoso.com"));
+    let state = param(&url, "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=code-d&state={state}&iss={}", js_sys::encode_uri_component(ISSUER))));
+    assert_eq!(text(&wait(connected).await, "account.oid"), "o-1");
+    let request = JSON::stringify(&get(&edge.last("POST /oauth/connectors/drift1/token"), "body")).unwrap();
+    let request: TokenRequest = serde_json::from_str(&String::from(request)).expect("the module's token request is core's TokenRequest");
+    assert_eq!(request.code.expose(), "code-d");
+
+    let token = wait(teams.access_token()).await;
+    assert_eq!(text(&token, "accessToken"), "at-drift");
+    assert_eq!(text(&token, "scope"), "User.Read");
+    assert_eq!(text(&wait(teams.status()).await, "account.tid"), "t-1");
+    assert!(wait(teams.disconnect()).await.is_undefined());
+    let error = rejection(&teams.access_token()).await;
+    assert_error(&error, "invalid_grant", "reconnect");
+    assert_eq!(JSON::stringify(&get(&error, "errorCodes")).unwrap(), "[70008]");
+    opener.restore_open();
+    edge.restore_fetch();
+}
