@@ -17,11 +17,22 @@ done
 
 build() { # target out-dir
   wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features
-  # wasm-pack names the npm package after the crate; it is published as `mailconnect`.
+  # mailconnect/meetings (Teams meetings over Graph) is plain JS beside the wasm module, opt-in and
+  # outside the main bundle's size budget; it imports MailconnectError from ./mailconnect.js.
+  cp crates/web/js/meetings.js crates/web/js/meetings.d.ts "crates/web/$2/"
+  # wasm-pack names the npm package after the crate; it is published as `mailconnect`. `exports`
+  # makes `mailconnect/meetings` importable (and the wasm file, for `init(url)`), with types.
   node -e '
     const fs = require("fs"), file = process.argv[1] + "/package.json";
     const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
     pkg.name = "mailconnect";
+    pkg.files.push("meetings.js", "meetings.d.ts");
+    pkg.exports = {
+      ".": { types: "./" + pkg.types, default: "./" + pkg.main },
+      "./meetings": { types: "./meetings.d.ts", default: "./meetings.js" },
+      "./mailconnect_bg.wasm": "./mailconnect_bg.wasm",
+      "./package.json": "./package.json",
+    };
     fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
   ' "crates/web/$2"
   # The JS ships minified (the readable source is crates/web/js/mailconnect.js; wasm-bindgen's glue

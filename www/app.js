@@ -8,6 +8,7 @@
 // mailconnect falls back to a full-page redirect that returns to the same deep link.
 
 import init, { Connector } from "/pkg/mailconnect.js";
+import { mountTeamsMeetings } from "/calendar.js";
 
 const EDGE = `${location.origin}/oauth`;
 
@@ -81,7 +82,7 @@ class Extension {
   async start() {
     try {
       this.connector = await Connector.load({ edge: EDGE, connector: this.def.id });
-      this.api = await apiFor(this.def);
+      ({ api: this.api, adminConsentUrl: this.adminConsentUrl } = await publicSettings(this.def));
     } catch (err) {
       this.fail(err);
       return;
@@ -246,6 +247,11 @@ class Extension {
       box.dataset.code = this.error.code;
       box.dataset.action = this.error.action;
       box.querySelector(".error-action").textContent = ACTIONS[this.error.action] ?? ACTIONS.none;
+      // For missing consent, the words become a link an admin can open to consent for everyone.
+      const consentLink = box.querySelector(".error-admin-consent");
+      consentLink.hidden = !(this.error.action === "consent" && this.adminConsentUrl);
+      box.querySelector(".error-action").hidden = !consentLink.hidden;
+      if (!consentLink.hidden) consentLink.href = this.adminConsentUrl;
       box.querySelector(".error-message").textContent = this.error.message;
       box.querySelector(".error-code").textContent = [this.error.code, ...(this.error.codes ?? []).map((n) => `AADSTS${n}`)].join(" · ");
       box.querySelector(".error-retry").hidden = !["reconnect", "interaction", "consent"].includes(this.error.action);
@@ -263,16 +269,21 @@ class Extension {
   }
 }
 
-/** Where "Call API" goes, learned from the connector's sign-in host (production-shaped). */
-async function apiFor(def) {
+/**
+ * What the demo learns from the connector's public settings (GET /oauth/connectors/{id}): where
+ * "Call API" goes, from the sign-in host (production-shaped), and the admin consent page.
+ */
+async function publicSettings(def) {
   const res = await fetch(`${EDGE}/connectors/${encodeURIComponent(def.id)}`, { credentials: "include" });
-  if (!res.ok) return { kind: def.api, url: null };
-  const login = new URL((await res.json()).authorize_url);
+  if (!res.ok) return { api: { kind: def.api, url: null }, adminConsentUrl: null };
+  const info = await res.json();
+  const login = new URL(info.authorize_url);
   const cloud = GRAPH_BY_LOGIN_HOST[login.host];
-  if (def.api === "graph") return { kind: "graph", url: `${cloud ?? `${login.origin}/graph`}/v1.0/me` };
+  const adminConsentUrl = info.admin_consent_url ?? null;
+  if (def.api === "graph") return { api: { kind: "graph", url: `${cloud ?? `${login.origin}/graph`}/v1.0/me` }, adminConsentUrl };
   // In production the mail backend checks XOAUTH2 against Exchange Online itself; only the
   // local test server offers the same check over HTTP.
-  return { kind: "xoauth2", url: cloud ? null : `${login.origin}/outlook/xoauth2` };
+  return { api: { kind: "xoauth2", url: cloud ? null : `${login.origin}/outlook/xoauth2` }, adminConsentUrl };
 }
 
 // Tabs of this webmail tell each other when an extension's connection changed.
@@ -332,7 +343,7 @@ function renderSettings(root) {
           <pre class="api-result" hidden></pre>
         </div>
         <div class="error" role="alert" hidden>
-          <p><b class="error-action"></b> <button type="button" class="error-retry link">Connect again</button></p>
+          <p><b class="error-action"></b><a class="error-admin-consent" target="_blank" rel="noopener" hidden>${ACTIONS.consent}</a> <button type="button" class="error-retry link">Connect again</button></p>
           <p class="error-message"></p>
           <p class="error-code"></p>
         </div>
@@ -380,6 +391,11 @@ async function main() {
   const extensions = EXTENSIONS.map((def) => new Extension(def));
   wire(extensions);
   await Promise.all(extensions.map((e) => e.start()));
+  // The calendar's Teams meetings go to the Graph the Teams connector signs in for.
+  const teams = extensions.find((e) => e.def.id === "teams");
+  if (viewName === "calendar" && teams.api?.url) {
+    mountTeamsMeetings(document.getElementById("content"), { tokens: teams.connector, graphBase: teams.api.url.replace(/\/me$/, "") });
+  }
   document.getElementById("app").dataset.ready = "true";
 
   const wanted = extensions.find((e) => e.def.id === connectTo);

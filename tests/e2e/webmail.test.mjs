@@ -215,7 +215,13 @@ describe('demo webmail end to end', () => {
       const error = page.locator(`${card()} .error[data-action="consent"]`);
       await error.waitFor();
       assert.equal(await error.getAttribute('data-code'), 'access_denied');
-      assert.equal(await error.locator('.error-action').textContent(), 'Ask your admin to grant consent');
+      // The action's words link to the edge's admin consent URL for this connector.
+      const consentLink = error.locator('.error-admin-consent');
+      assert.equal(await consentLink.textContent(), 'Ask your admin to grant consent');
+      assert.ok(await consentLink.isVisible());
+      const info = await page.evaluate(() => fetch('/oauth/connectors/teams').then((r) => r.json()));
+      assert.match(info.admin_consent_url, /\/organizations\/v2\.0\/adminconsent\?client_id=/);
+      assert.equal(await consentLink.getAttribute('href'), info.admin_consent_url);
       assert.match(await error.locator('.error-code').textContent(), /AADSTS65004/);
       assert.equal(await page.getAttribute(card(), 'data-state'), 'disconnected');
 

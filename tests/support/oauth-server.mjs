@@ -15,9 +15,16 @@
 //   GET  /{tenant}/oauth2/v2.0/authorize                   authorization (code + PKCE S256 only)
 //   POST /{tenant}/oauth2/v2.0/token                       authorization_code, refresh_token,
 //                                                          client_credentials, password (ROPC)
+//   GET  /oauth/authorize, POST /oauth/token               Zoom's paths (a Zoom connector whose base URL
+//                                                          is this server): the same endpoints, of
+//                                                          tenant `tenantId`
 //   GET  /graph/v1.0/me                                    Graph-like: needs a bearer access token
 //                                                          for https://graph.microsoft.com with
 //                                                          User.Read; 401/403 + WWW-Authenticate
+//   GET|POST|PATCH|DELETE /graph/v1.0/me/calendar, /graph/v1.0/me/events[/{id}[/cancel]]
+//                                                          a Graph calendar stand-in for Teams meetings
+//                                                          (graph-calendar.mjs says what it does; its
+//                                                          test hooks are server.calendar.*)
 //   POST /outlook/xoauth2                                  stands in for Exchange Online's IMAP/POP/SMTP
 //                                                          AUTH XOAUTH2: body {"xoauth2": base64 of
 //                                                          "user=U^Aauth=Bearer T^A^A", "protocol":
@@ -77,7 +84,7 @@
 //                            authorize, graph, xoauth2 }  -- server.counters()
 //   GET  /_test/requests   the last 100 token requests: { at, grant_type, client_id, auth_method,
 //                            origin, status, error, error_codes }   -- server.requests()
-//   POST /_test/reset      zero counters and requests; mode back to the start options
+//   POST /_test/reset      zero counters and requests, empty the calendar; mode back to the start
 //                                                         -- server.reset()
 //   GET|POST /_test/mode   { down, slow, rotation, accessTokenTtl } (POST: any subset) --
 //                          server.setMode({...}) / server.mode(). `down: true` answers every token
@@ -98,6 +105,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { readFileSync } from 'node:fs';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
+import { createGraphCalendar } from './graph-calendar.mjs';
 
 const { Check, Prompt, base: basePolicy } = interactionPolicy;
 
@@ -153,6 +161,7 @@ const DEFAULT_USERS = [
   { sub: 'AAAAAAAAAAAAAAAAAAAAAJ2HgrLZ3bQWmcpNqbcpXMA', oid: '7a8b9c0d-1e2f-4a3b-9c4d-5e6f7a8b9c0d', name: 'Grace Hopper', givenName: 'Grace', surname: 'Hopper', username: 'grace@contoso.dev', jobTitle: 'Rear Admiral' },
 ];
 
+const ZOOM_PATH = /^\/oauth\/(authorize|token)(\?.*)?$/;
 const TENANT_PATH = /^\/(common|organizations|consumers|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)(\/[^?]*)(\?.*)?$/i;
 // Marks an authorize request whose `offline_access` we kept by adding `prompt=consent`:
 // oidc-provider drops offline_access without that prompt (OIDC Core 11), Entra does not.
@@ -751,6 +760,8 @@ export async function startOAuthServer(options = {}) {
     }, cors);
   }
 
+  const calendar = createGraphCalendar({ verifyAccessToken, readBody, sendJson });
+
   // What Exchange Online checks when a mail client authenticates with XOAUTH2 (RFC 7628 form).
   async function handleXoauth2(req, res) {
     counters.xoauth2 += 1;
@@ -807,6 +818,7 @@ export async function startOAuthServer(options = {}) {
       }
       return handleGraphMe(req, res);
     }
+    if (pathname.startsWith('/graph/v1.0/me/')) return calendar.handle(req, res, pathname.slice('/graph/v1.0'.length));
     if (pathname === '/outlook/xoauth2') {
       if (req.method === 'OPTIONS') {
         res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'content-type', 'access-control-allow-methods': 'POST', 'access-control-max-age': '600' });
@@ -817,6 +829,8 @@ export async function startOAuthServer(options = {}) {
     const login = /^\/login\/([\w-]+)$/.exec(pathname);
     if (login) return handleInteraction(req, res, login[1]);
 
+    const zoomPath = ZOOM_PATH.exec(req.url);
+    if (zoomPath) req.url = `/${tenantId}/oauth2/v2.0/${zoomPath[1]}${zoomPath[2] ?? ''}`;
     const tenantPath = TENANT_PATH.exec(req.url);
     if (!tenantPath) return sendJson(res, 404, { error: 'not_found', error_description: `no route for ${pathname}` });
     const [, tenant, rest, query = ''] = tenantPath;
@@ -903,6 +917,7 @@ export async function startOAuthServer(options = {}) {
     clients: clientIds,
     users: users.map((u) => ({ ...u })),
     graphUrl: `${url}/graph/v1.0/me`,
+    calendar,
     authorizeUrl: (tenant = tenantId) => `${url}/${tenant}/oauth2/v2.0/authorize`,
     tokenUrl: (tenant = tenantId) => `${url}/${tenant}/oauth2/v2.0/token`,
     counters: () => structuredClone(counters),
@@ -910,6 +925,7 @@ export async function startOAuthServer(options = {}) {
     reset() {
       counters = emptyCounters();
       requestLog = [];
+      calendar.reset();
       Object.assign(mode, startMode);
       return api.mode();
     },

@@ -21,6 +21,9 @@
 //   smtp-relay    app tokens for mail servers (grant client_credentials, the daemon client,
 //                 https://outlook.office365.com/.default); its API key is made at start
 //                 (`stack.appApiKey`, printed by the dev runner)
+//   zoom          provider "zoom" with the OAuth server as its base URL (Zoom's /oauth/authorize and
+//                 /oauth/token paths), client secret (HTTP Basic); Zoom's strict refresh-token
+//                 rotation with option `rotation: 'strict'` or the OAuth server's POST /_test/mode
 // Only the authority differs from production: it is the local OAuth server.
 
 import { spawn } from 'node:child_process';
@@ -125,6 +128,14 @@ export async function startStack(options = {}) {
       client_auth: 'private_key_jwt',
       certificate_thumbprint: cert.thumbprint,
     },
+    zoom: {
+      provider: 'zoom',
+      authority: oauth.url,
+      client_id: oauth.clients.secret.id,
+      // The OAuth server knows Graph's scopes, not Zoom's, and gives a refresh token only for offline_access.
+      scope: 'User.Read offline_access',
+      redirect_uris: [`${origin}/callback`],
+    },
     'smtp-relay': {
       provider: 'microsoft',
       tenant: oauth.tenantId,
@@ -140,6 +151,7 @@ export async function startStack(options = {}) {
     '# Written by tests/support/stack.mjs for the local stack; rewritten at every start.',
     envLine('SESSION_KEY', randomBytes(32).toString('base64')),
     envLine('TEAMS_CLIENT_SECRET', oauth.clients.secret.secret),
+    envLine('ZOOM_CLIENT_SECRET', oauth.clients.secret.secret),
     envLine('OUTLOOK_MAIL_PRIVATE_KEY', cert.privateKeyPem),
     envLine('SMTP_RELAY_CLIENT_SECRET', oauth.clients.daemon.secret),
     envLine('SMTP_RELAY_API_KEYS', appApiKey),

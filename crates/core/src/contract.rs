@@ -61,7 +61,17 @@ pub struct ConnectorInfo {
     /// The issuer to expect in a redirect's `iss` (RFC 9207), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// Microsoft connectors of a tenant with admins (not `consumers`): the Entra admin-consent
+    /// URL for this connector's client id and scopes, returning to its first redirect URI with
+    /// `state` = [`ADMIN_CONSENT_STATE`]. For the "ask your admin" link of a `consent` error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_consent_url: Option<String>,
 }
+
+/// The `state` of every [`ConnectorInfo::admin_consent_url`]. The admin's redirect back only
+/// reports the outcome (`admin_consent=True` or an error, and `tenant`) and redeems nothing, so it
+/// needs no unguessable state; a fixed marker lets the callback page tell it from a sign-in.
+pub const ADMIN_CONSENT_STATE: &str = "mailconnect-admin-consent";
 
 /// `POST /oauth/connectors/{id}/token`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -223,6 +233,28 @@ mod tests {
             serde_json::to_string(&t).unwrap(),
             r#"{"access_token":"at","token_type":"Bearer","expires_in":3599,"expires_at":1800000000,"scope":"User.Read","account":{"username":"ann@contoso.com"}}"#
         );
+    }
+
+    #[test]
+    fn connector_info_omits_an_absent_admin_consent_url_and_reads_without_it() {
+        let info = ConnectorInfo {
+            id: "zoom".into(),
+            authorize_url: "https://zoom.us/oauth/authorize".into(),
+            client_id: "c".into(),
+            scope: "meeting:write".into(),
+            redirect_uris: vec!["https://mail.example.com/cb".into()],
+            prompt: None,
+            domain_hint: None,
+            issuer: None,
+            admin_consent_url: None,
+        };
+        let json = r#"{"id":"zoom","authorize_url":"https://zoom.us/oauth/authorize","client_id":"c","scope":"meeting:write","redirect_uris":["https://mail.example.com/cb"]}"#;
+        assert_eq!(serde_json::to_string(&info).unwrap(), json);
+        assert_eq!(serde_json::from_str::<ConnectorInfo>(json).unwrap(), info);
+        let with_url = ConnectorInfo { admin_consent_url: Some("https://login.microsoftonline.com/organizations/v2.0/adminconsent?x=1".into()), ..info };
+        assert!(serde_json::to_string(&with_url)
+            .unwrap()
+            .ends_with(r#","admin_consent_url":"https://login.microsoftonline.com/organizations/v2.0/adminconsent?x=1"}"#));
     }
 
     #[test]

@@ -149,9 +149,17 @@ impl Provider {
     /// Zoom (authorize/token at zoom.us; HTTP Basic client authentication; strict refresh-token
     /// rotation: only the newest refresh token works).
     pub fn zoom() -> Self {
+        Provider::zoom_at(&Endpoint("https://zoom.us".into()))
+    }
+
+    /// Zoom's endpoints under another base URL (`{base}/oauth/authorize`, `{base}/oauth/token`):
+    /// a test server or the local demo, as [`Microsoft::with_authority`] is for Entra.
+    pub fn zoom_at(base: &Endpoint) -> Self {
+        let base = base.as_str().trim_end_matches('/');
+        // A valid endpoint with a plain path appended is still valid: no query, fragment or userinfo.
         Provider::Generic(Generic {
-            authorize_url: Endpoint("https://zoom.us/oauth/authorize".into()),
-            token_url: Endpoint("https://zoom.us/oauth/token".into()),
+            authorize_url: Endpoint(format!("{base}/oauth/authorize")),
+            token_url: Endpoint(format!("{base}/oauth/token")),
             issuer: None,
         })
     }
@@ -258,6 +266,19 @@ mod tests {
     fn two_resources_in_one_request_are_refused() {
         let s = Scopes::parse("User.Read https://outlook.office.com/IMAP.AccessAsUser.All").unwrap();
         assert!(matches!(ms("common").check_scopes(&s), Err(CoreError::MultipleResources(..))));
+    }
+
+    #[test]
+    fn zoom_endpoints_follow_their_base_url() {
+        assert_eq!(Provider::zoom().authorize_url(), "https://zoom.us/oauth/authorize");
+        assert_eq!(Provider::zoom().token_url(), "https://zoom.us/oauth/token");
+        assert_eq!(Provider::zoom(), Provider::zoom_at(&Endpoint::parse("https://zoom.us/").unwrap()));
+        let local = Provider::zoom_at(&Endpoint::parse("http://127.0.0.1:9010").unwrap());
+        assert_eq!(
+            (local.authorize_url().as_str(), local.token_url().as_str()),
+            ("http://127.0.0.1:9010/oauth/authorize", "http://127.0.0.1:9010/oauth/token")
+        );
+        assert_eq!(local.issuer(), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use mailconnect_core::contract::ConnectorInfo;
+use mailconnect_core::contract::{ConnectorInfo, ADMIN_CONSENT_STATE};
 use mailconnect_core::encoding::{base64_decode, base64url};
 use mailconnect_core::{Authority, ClientSecret, Endpoint, Generic, Microsoft, Password, Prompt, Provider, Scopes, Tenant};
 use serde::Deserialize;
@@ -43,6 +43,7 @@ struct ConnectorSettings {
     /// Microsoft: `common`, `organizations`, `consumers`, a tenant id or a verified domain.
     tenant: Option<String>,
     /// Microsoft: the cloud's sign-in host (default `https://login.microsoftonline.com`).
+    /// Zoom: the base URL of `/oauth/authorize` and `/oauth/token` (default `https://zoom.us`).
     authority: Option<String>,
     /// Generic: the authorization endpoint.
     authorize_url: Option<String>,
@@ -174,6 +175,12 @@ impl Connector {
             prompt: self.prompt.map(|p| p.as_str().to_owned()),
             domain_hint: self.domain_hint.clone(),
             issuer: self.provider.issuer(),
+            admin_consent_url: match &self.provider {
+                Provider::Microsoft(microsoft) => {
+                    self.redirect_uris.first().and_then(|uri| microsoft.admin_consent_url(&self.client_id, &self.scopes, uri, ADMIN_CONSENT_STATE))
+                }
+                Provider::Generic(_) => None,
+            },
         }
     }
 }
@@ -330,7 +337,10 @@ fn connector(id: String, settings: &RawValue, timeout: Duration, get: &dyn Fn(&s
             }
             Provider::Microsoft(microsoft)
         }
-        "zoom" => Provider::zoom(),
+        "zoom" => match s.authority {
+            Some(base) => Provider::zoom_at(&Endpoint::parse(&base).map_err(|e| invalid(&at("authority"), e))?),
+            None => Provider::zoom(),
+        },
         "generic" => Provider::Generic(Generic {
             authorize_url: Endpoint::parse(&required(s.authorize_url, "authorize_url")?).map_err(|e| invalid(&at("authorize_url"), e))?,
             token_url: Endpoint::parse(&required(s.token_url, "token_url")?).map_err(|e| invalid(&at("token_url"), e))?,
@@ -370,7 +380,13 @@ fn connector(id: String, settings: &RawValue, timeout: Duration, get: &dyn Fn(&s
             _ => Err(missing(&name)),
         }
     };
-    let credential = match s.client_auth.as_deref().unwrap_or("client_secret_basic") {
+    let client_auth = s.client_auth.as_deref().unwrap_or("client_secret_basic");
+    // Zoom's token endpoint takes the client's credentials only in an HTTP Basic header: any other
+    // method would fail at the first sign-in, so it is refused here, where the setting is named.
+    if s.provider == "zoom" && client_auth != "client_secret_basic" {
+        return Err(invalid(&at("client_auth"), "zoom takes only client_secret_basic (HTTP Basic at its token endpoint)"));
+    }
+    let credential = match client_auth {
         method @ ("client_secret_basic" | "client_secret_post") => {
             Credential::Secret { secret: ClientSecret::new(secret("CLIENT_SECRET")?.1), in_body: method == "client_secret_post" }
         }
@@ -630,6 +646,53 @@ mod tests {
         assert_eq!((app.mailbox.as_ref().unwrap().username.as_str(), relay.expiry_margin), ("relay@contoso.dev", 30));
         let debug = format!("{config:?}");
         assert!(!debug.contains("mailbox-pa55word") && !debug.contains(API_KEY) && !debug.contains("relay-s3cr3t"), "{debug}");
+    }
+
+    /// `settings()` plus a Zoom connector `zoom` with `fields` over its defaults.
+    fn with_zoom(fields: Value) -> serde_json::Map<String, Value> {
+        let mut map = settings();
+        let mut zoom = json!({
+            "provider": "zoom", "client_id": "zoom-client", "scope": "meeting:write",
+            "redirect_uris": ["http://localhost:8787/callback"]
+        });
+        for (field, value) in fields.as_object().unwrap() {
+            zoom[field] = value.clone();
+        }
+        map["CONNECTORS"]["zoom"] = zoom;
+        map.insert("ZOOM_CLIENT_SECRET".into(), json!("zoom-s3cr3t"));
+        map
+    }
+
+    #[test]
+    fn zoom_uses_its_endpoints_or_a_base_url_and_http_basic() {
+        let config = read(&with_zoom(json!({}))).unwrap();
+        let zoom = config.connector("zoom").unwrap();
+        assert_eq!(
+            (zoom.public().authorize_url.as_str(), zoom.provider.token_url().as_str()),
+            ("https://zoom.us/oauth/authorize", "https://zoom.us/oauth/token")
+        );
+        assert!(matches!(zoom.credential, Credential::Secret { in_body: false, .. }));
+        let config = read(&with_zoom(json!({ "authority": "http://127.0.0.1:9010", "client_auth": "client_secret_basic" }))).unwrap();
+        assert_eq!(config.connector("zoom").unwrap().provider.token_url(), "http://127.0.0.1:9010/oauth/token");
+        for (field, value) in
+            [("client_auth", json!("client_secret_post")), ("client_auth", json!("private_key_jwt")), ("authority", json!("http://zoom.example"))]
+        {
+            assert_eq!(failing_setting(&with_zoom(json!({ field: value }))), format!("CONNECTORS.zoom.{field}"), "{value}");
+        }
+    }
+
+    #[test]
+    fn admin_consent_url_is_offered_for_microsoft_tenants_with_admins_only() {
+        let config = read(&with_zoom(json!({}))).unwrap();
+        assert_eq!(
+            config.connector("teams").unwrap().public().admin_consent_url.unwrap(),
+            "http://127.0.0.1:9010/common/v2.0/adminconsent?client_id=teams-client&scope=openid+profile+User.Read+offline_access\
+             &redirect_uri=http%3A%2F%2Flocalhost%3A8787%2Fcallback&state=mailconnect-admin-consent"
+        );
+        assert_eq!(config.connector("zoom").unwrap().public().admin_consent_url, None);
+        let mut map = settings();
+        map["CONNECTORS"]["teams"]["tenant"] = json!("consumers");
+        assert_eq!(read(&map).unwrap().connector("teams").unwrap().public().admin_consent_url, None);
     }
 
     #[test]

@@ -630,6 +630,8 @@ async fn contract_types_of_core_read_as_the_module_expects() {
         prompt: Some("login".into()),
         domain_hint: Some("contoso.com".into()),
         issuer: Some(ISSUER.into()),
+        // Not read by the module: present here to prove an optional field it does not know is ignored.
+        admin_consent_url: Some("https://login.example/organizations/v2.0/adminconsent".into()),
     };
     let token = TokenResponse {
         access_token: AccessToken::new("at-drift"),

@@ -1,0 +1,120 @@
+// End-to-end: Teams meetings in the demo calendar (www/calendar.js with mailconnect/meetings),
+// the token from the Teams connector through the edge, against the local stack's Graph calendar
+// stand-in (tests/support/graph-calendar.mjs). One stack for the file, a fresh browser context per
+// test, everything stopped at the end. Run: node --test tests/e2e/ (after build-web and build-edge).
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { REPO, startStack } from '../support/stack.mjs';
+import { launchChromium } from '../support/chromium.mjs';
+
+const ARTIFACTS = join(REPO, 'artifacts');
+const TEST = { timeout: 90_000 };
+const TEAMS = '.ext[data-connector="teams"]';
+
+let stack;
+let browser;
+
+/** A fresh context with Teams connected through the popup, on the calendar view. */
+async function inCalendar(fn) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${stack.url}/?view=settings`);
+    await page.waitForSelector('#app[data-ready="true"]');
+    const popup = page.waitForEvent('popup');
+    await page.click(`${TEAMS} .switch`);
+    const signIn = await popup;
+    const closed = signIn.waitForEvent('close');
+    await signIn.click('#signin');
+    await signIn.click('#accept');
+    await closed;
+    await page.waitForSelector(`${TEAMS}[data-state="connected"]`);
+    await page.goto(`${stack.url}/?view=calendar`);
+    await page.waitForSelector('#app[data-ready="true"]');
+    await page.waitForSelector('#meeting-form');
+    return await fn(page);
+  } finally {
+    await context.close();
+  }
+}
+
+/** Fills the form's fields that are given (datetime-local values: YYYY-MM-DDTHH:MM). */
+async function fill(page, fields) {
+  for (const [name, value] of Object.entries(fields)) await page.fill(`#meeting-form [name="${name}"]`, value);
+}
+
+/** Clicks a button and waits for the outcome; resolves to { state, code, text } of the status line. */
+async function press(page, selector) {
+  await page.click(`#meeting-form ${selector}`);
+  const status = page.locator('#meeting-form .meeting-status:is([data-state="ok"], [data-state="error"])');
+  await status.waitFor();
+  return { state: await status.getAttribute('data-state'), code: await status.getAttribute('data-code'), text: await status.textContent() };
+}
+
+describe('Teams meetings in the demo calendar', () => {
+  before(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    [stack, browser] = await Promise.all([startStack({ accessTokenTtl: 3600 }), launchChromium()]);
+  });
+
+  after(async () => {
+    await Promise.allSettled([browser?.close(), stack?.stop()]);
+  });
+
+  test('adding a Teams meeting shows its join URL; updating subject, time and attendees keeps it; cancel reaches Graph', TEST, async () => {
+    stack.oauth.reset();
+    await inCalendar(async (page) => {
+      await fill(page, { subject: 'Design review', start: '2031-05-06T10:00', end: '2031-05-06T11:00', attendees: 'grace@contoso.dev' });
+      const added = await press(page, '.add-teams');
+      assert.equal(added.state, 'ok', added.text);
+      const joinUrl = await page.textContent('#meeting-form .join-url');
+      assert.match(joinUrl, /^https:\/\/teams\.microsoft\.com\/l\/meetup-join\//);
+      const id = await page.getAttribute('#meeting-form', 'data-event-id');
+      await page.screenshot({ path: join(ARTIFACTS, 'e2e-teams-meeting.png'), fullPage: true });
+
+      await fill(page, { subject: 'Design review (moved)', start: '2031-05-07T14:00', end: '2031-05-07T15:00', attendees: 'grace@contoso.dev, charles@contoso.dev' });
+      const updated = await press(page, '.update-meeting');
+      assert.equal(updated.state, 'ok', updated.text);
+      let [event] = stack.oauth.calendar.events();
+      assert.equal(event.id, id);
+      assert.equal(event.subject, 'Design review (moved)');
+      assert.equal(event.onlineMeeting?.joinUrl, joinUrl, 'the same Teams meeting after the update');
+      assert.deepEqual(event.attendees.map((a) => a.emailAddress.address), ['grace@contoso.dev', 'charles@contoso.dev']);
+      // The browser's local 14:00, sent in UTC.
+      const localStart = await page.evaluate(() => new Date('2031-05-07T14:00').toISOString());
+      assert.equal(new Date(`${event.start.dateTime}Z`).toISOString(), localStart);
+
+      await fill(page, { comment: 'Moved to next quarter' });
+      const cancelled = await press(page, '.cancel-meeting');
+      assert.equal(cancelled.state, 'ok', cancelled.text);
+      [event] = stack.oauth.calendar.events();
+      assert.deepEqual([event.isCancelled, event.cancellationComment], [true, 'Moved to next quarter']);
+    });
+  });
+
+  test('a 429 with Retry-After from Graph is waited out and retried without the user noticing', TEST, async () => {
+    stack.oauth.reset();
+    await inCalendar(async (page) => {
+      stack.oauth.calendar.throttleNext({ status: 429, retryAfter: 1 });
+      const added = await press(page, '.add-teams');
+      assert.equal(added.state, 'ok', added.text);
+      assert.ok(await page.isVisible('#meeting-form .join-url'));
+      const statuses = stack.oauth.calendar.requests().map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`);
+      assert.deepEqual(statuses, ['GET /me/calendar 429', 'GET /me/calendar 200', 'POST /me/events 201']);
+    });
+  });
+
+  test('an account whose calendar does not allow Teams meetings is told so, and no event is made', TEST, async () => {
+    stack.oauth.reset();
+    stack.oauth.calendar.allowProviders('ada@contoso.dev', ['unknown']);
+    await inCalendar(async (page) => {
+      const result = await press(page, '.add-teams');
+      assert.deepEqual([result.state, result.code], ['error', 'teams_not_allowed']);
+      assert.match(result.text, /Teams meetings are not allowed for this account.*ask your admin/i);
+      assert.equal(stack.oauth.calendar.events().length, 0);
+    });
+  });
+});
