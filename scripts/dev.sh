@@ -9,18 +9,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-missing=()
-for build in scripts/build-web.sh scripts/build-edge.sh; do
-  if [ -f "$build" ]; then
-    printf '\033[1mdev:\033[0m %s\n' "$build"
-    bash "$build"
-  else
-    missing+=("$build")
-  fi
-done
-if ((${#missing[@]})); then
-  printf '\033[1mdev:\033[0m not built, %s missing: starting with whatever an earlier build left\n' "${missing[*]}" >&2
-fi
+bash scripts/build-web.sh
+bash scripts/build-edge.sh
 
 # exec: Ctrl-C reaches the stack, which stops wrangler (and workerd) and the OAuth server by PID.
 exec node tests/support/stack.mjs "$@"
