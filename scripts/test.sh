@@ -5,26 +5,33 @@
 # Prints a closing "N passed, N failed" line over all runners.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
 LOGS=$(mktemp -d)
-chromium_before=$(pgrep -d' ' -f '(chromium|chrome)' || true)
+# Browsers and Workers a test could leave behind: those running before this run are not ours.
+LEFTOVERS='chromium|chrome|workerd|wrangler'
+before=$(pgrep -d' ' -f "$LEFTOVERS" || true)
 
 cleanup() {
-  # Whatever Chromium this run started and left behind goes, by PID; nothing else is touched.
+  # Whatever of those this run started and left behind goes, by PID; nothing else is touched.
   local pid
-  for pid in $(pgrep -f '(chromium|chrome)' || true); do
-    case " $chromium_before " in *" $pid "*) ;; *) kill "$pid" 2>/dev/null || true ;; esac
+  for pid in $(pgrep -f "$LEFTOVERS" || true); do
+    case " $before " in *" $pid "*) ;; *) kill "$pid" 2>/dev/null || true ;; esac
   done
   rm -rf "$LOGS"
 }
 trap cleanup EXIT
+# Killed or interrupted, bash skips the EXIT trap unless the signal becomes an exit; the running
+# step (and the test runner under it) is stopped first.
+trap 'pkill -TERM -P $$ 2>/dev/null; exit 130' INT
+trap 'pkill -TERM -P $$ 2>/dev/null; exit 143' TERM
 
 failed_steps=()
 step() {
   local name=$1; shift
   printf '\n\033[1m== %s\033[0m\n' "$name"
-  if ! "$@" 2>&1 | tee "$LOGS/$(echo "$name" | tr ' /' '__').log"; then
+  # In the background so that a signal's trap runs at once, not when the step ends.
+  "$@" 2>&1 | tee "$LOGS/$(echo "$name" | tr ' /' '__').log" &
+  if ! wait $!; then
     failed_steps+=("$name")
   fi
 }
