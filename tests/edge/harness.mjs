@@ -16,6 +16,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { generateCertificateKey, startOAuthServer } from '../support/oauth-server.mjs';
+import { devConnectors } from '../support/stack.mjs';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = join(REPO, 'crates/edge/build/index.js');
@@ -23,9 +24,7 @@ const BUILD = join(REPO, 'crates/edge/build/index.js');
 /** The origin the tests' "webmail" runs at, and its callback. */
 export const ORIGIN = 'http://localhost:8787';
 export const REDIRECT_URI = `${ORIGIN}/callback`;
-export const TEAMS_SCOPE = 'openid profile User.Read Calendars.ReadBasic Calendars.Read Calendars.ReadWrite offline_access';
-export const MAIL_SCOPE =
-  'openid profile https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access';
+export { MAIL_SCOPE, TEAMS_SCOPE } from '../support/stack.mjs';
 export const SESSION_COOKIE = '__Host-mailconnect-session';
 
 async function compatibilityDate() {
@@ -104,28 +103,9 @@ export async function startEdge(options = {}) {
   return { url, oauth, certificate, connectors, persistDir, stop, restart, ...edgeClient(url, oauth) };
 }
 
+/** The dev stack's browser connectors, redirecting to this harness's webmail origin. */
 export function defaultConnectors(oauth, certificate) {
-  return {
-    teams: {
-      provider: 'microsoft',
-      tenant: 'organizations',
-      authority: oauth.url,
-      client_id: oauth.clients.secret.id,
-      scope: TEAMS_SCOPE,
-      redirect_uris: [REDIRECT_URI],
-      client_auth: 'client_secret_basic',
-    },
-    'outlook-mail': {
-      provider: 'microsoft',
-      tenant: oauth.tenantId,
-      authority: oauth.url,
-      client_id: oauth.clients.certificate.id,
-      scope: MAIL_SCOPE,
-      redirect_uris: [REDIRECT_URI],
-      client_auth: 'private_key_jwt',
-      certificate_thumbprint: certificate.thumbprint,
-    },
-  };
+  return devConnectors(oauth, certificate, REDIRECT_URI);
 }
 
 /** HTTP helpers bound to one Worker (at `url`, serving a webmail at `origin`): what the browser module would send. */

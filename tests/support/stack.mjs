@@ -40,8 +40,34 @@ import { generateCertificateKey, startOAuthServer } from './oauth-server.mjs';
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WRANGLER = join(REPO, 'node_modules/wrangler/bin/wrangler.js');
 
-export const TEAMS_SCOPE = 'openid profile offline_access User.Read Calendars.ReadBasic Calendars.Read Calendars.ReadWrite';
-export const MAIL_SCOPE = 'openid profile offline_access https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send';
+// In wrangler.toml's order, so what the edge echoes matches it.
+export const TEAMS_SCOPE = 'openid profile User.Read Calendars.ReadBasic Calendars.Read Calendars.ReadWrite offline_access';
+export const MAIL_SCOPE = 'openid profile https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access';
+
+/** The two browser connectors every stack has: Teams by client secret, Outlook mail by certificate. */
+export function devConnectors(oauth, certificate, redirectUri) {
+  return {
+    teams: {
+      provider: 'microsoft',
+      tenant: 'organizations',
+      authority: oauth.url,
+      client_id: oauth.clients.secret.id,
+      scope: TEAMS_SCOPE,
+      redirect_uris: [redirectUri],
+      client_auth: 'client_secret_basic',
+    },
+    'outlook-mail': {
+      provider: 'microsoft',
+      tenant: oauth.tenantId,
+      authority: oauth.url,
+      client_id: oauth.clients.certificate.id,
+      scope: MAIL_SCOPE,
+      redirect_uris: [redirectUri],
+      client_auth: 'private_key_jwt',
+      certificate_thumbprint: certificate.thumbprint,
+    },
+  };
+}
 
 /** A free TCP port on 127.0.0.1 (there is a small race until wrangler binds it; fine on loopback). */
 export async function freePort() {
@@ -109,25 +135,7 @@ export async function startStack(options = {}) {
     log: options.log,
   });
   const connectors = {
-    teams: {
-      provider: 'microsoft',
-      tenant: 'organizations',
-      authority: oauth.url,
-      client_id: oauth.clients.secret.id,
-      scope: TEAMS_SCOPE,
-      redirect_uris: [`${origin}/callback`],
-      client_auth: 'client_secret_basic',
-    },
-    'outlook-mail': {
-      provider: 'microsoft',
-      tenant: oauth.tenantId,
-      authority: oauth.url,
-      client_id: oauth.clients.certificate.id,
-      scope: MAIL_SCOPE,
-      redirect_uris: [`${origin}/callback`],
-      client_auth: 'private_key_jwt',
-      certificate_thumbprint: cert.thumbprint,
-    },
+    ...devConnectors(oauth, cert, `${origin}/callback`),
     zoom: {
       provider: 'zoom',
       authority: oauth.url,
