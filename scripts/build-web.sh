@@ -17,19 +17,21 @@ done
 
 build() { # target out-dir
   wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features
-  # mailconnect/meetings (Teams meetings over Graph) is plain JS beside the wasm module, opt-in and
-  # outside the main bundle's size budget; it imports MailconnectError from ./mailconnect.js.
-  cp crates/web/js/meetings.js crates/web/js/meetings.d.ts "crates/web/$2/"
+  # mailconnect/meetings (Teams meetings over Graph) and mailconnect/links (message and mailto:
+  # links) are plain JS beside the wasm module, opt-in and outside the main bundle's size budget;
+  # they import MailconnectError from ./mailconnect.js.
+  cp crates/web/js/{meetings,links}.{js,d.ts} "crates/web/$2/"
   # wasm-pack names the npm package after the crate; it is published as `mailconnect`. `exports`
-  # makes `mailconnect/meetings` importable (and the wasm file, for `init(url)`), with types.
+  # makes `mailconnect/meetings` and `mailconnect/links` importable (and the wasm file, for `init(url)`), with types.
   node -e '
     const fs = require("fs"), file = process.argv[1] + "/package.json";
     const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
     pkg.name = "mailconnect";
-    pkg.files.push("meetings.js", "meetings.d.ts");
+    pkg.files.push("meetings.js", "meetings.d.ts", "links.js", "links.d.ts");
     pkg.exports = {
       ".": { types: "./" + pkg.types, default: "./" + pkg.main },
       "./meetings": { types: "./meetings.d.ts", default: "./meetings.js" },
+      "./links": { types: "./links.d.ts", default: "./links.js" },
       "./mailconnect_bg.wasm": "./mailconnect_bg.wasm",
       "./package.json": "./package.json",
     };

@@ -7,9 +7,9 @@ import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
 const BUDGET_GZIP = 25 * 1024; // bytes; oidc-client-ts 3.5 is 18.1 KB, @azure/msal-browser 5.29 is 76.8 KB
 const pkg = new URL("../crates/web/pkg/", import.meta.url).pathname;
-// Modules a webmail imports only for extra features (`mailconnect/meetings`): printed, but not
-// part of what every page loads, so not in the budget.
-const OPT_IN = new Set(["meetings.js"]);
+// Modules a webmail imports only for extra features (`mailconnect/meetings`, `mailconnect/links`):
+// printed, but not part of what every page loads, so not in the budget.
+const OPT_IN = new Set(["meetings.js", "links.js"]);
 
 const files = [];
 const walk = (dir) => {

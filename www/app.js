@@ -2,13 +2,18 @@
 // real webmail would, by importing the npm package (copied to /pkg by scripts/build-web.sh) and
 // talking to the mailconnect edge served on its own origin under /oauth.
 //
-// Views: /?view=settings (the Extensions list, default), /?view=inbox, /?view=calendar. Any
-// deep link may add `connect=<extension id>` to start connecting on arrival (as an onboarding
-// mail's "Set up Teams" link would); there is no click then, so browsers block the popup and
-// mailconnect falls back to a full-page redirect that returns to the same deep link.
+// Views: /?view=settings (the Extensions list, default), /?view=inbox, /?view=calendar,
+// /?view=compose (with `mailto=<mailto: URL>` when the browser hands over a mailto: link), and the
+// message that a message link from another app names (/?folder=…&uidvalidity=…&uid=… or /?mid=…,
+// see mailbox.js). Any deep link may add `connect=<extension id>` to start connecting on arrival
+// (as an onboarding mail's "Set up Teams" link would); there is no click then, so browsers block
+// the popup and mailconnect falls back to a full-page redirect that returns to the same deep link.
 
 import init, { Connector } from "/pkg/mailconnect.js";
+import { linkedMessage, registerMailtoHandler } from "/pkg/links.js";
 import { mountTeamsMeetings } from "/calendar.js";
+import { escapeHtml } from "/html.js";
+import { LINK_BASE, openMessage, renderCompose, renderInbox, renderMessage } from "/mailbox.js";
 
 const EDGE = `${location.origin}/oauth`;
 
@@ -47,25 +52,20 @@ const GRAPH_BY_LOGIN_HOST = {
   "login.chinacloudapi.cn": "https://microsoftgraph.chinacloudapi.cn",
 };
 
+// `message` is reached by a message link only, so it has no entry in the navigation.
 const VIEWS = {
   inbox: { title: "Inbox", render: renderInbox },
+  compose: { title: "New message", render: renderCompose },
   calendar: { title: "Calendar", render: renderCalendar },
   settings: { title: "Settings", render: renderSettings },
+  message: { title: "Message", render: renderMessage, linkOnly: true },
 };
-
-const MESSAGES = [
-  { id: 1, from: "Grace Hopper", subject: "Compiler notes for Thursday", preview: "I've annotated the draft, see page 3…", time: "09:12" },
-  { id: 2, from: "Charles Babbage", subject: "Difference engine: budget", preview: "The committee wants a revised estimate before…", time: "Yesterday" },
-  { id: 3, from: "Contoso IT", subject: "Set up Microsoft Teams in your calendar", preview: "Connect Teams once and every event can carry a meeting link.", time: "Mon" },
-];
 
 const EVENTS = [
   { id: 41, title: "Weekly sync", when: "Mon 10:00 – 10:30" },
   { id: 42, title: "Design review: analytical engine", when: "Thu 14:00 – 15:00" },
   { id: 43, title: "1:1 with Grace", when: "Fri 11:00 – 11:30" },
 ];
-
-const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
 /** One extension: its mailconnect Connector and the parts of the page that show it. */
 class Extension {
@@ -173,17 +173,40 @@ class Extension {
           ? `GET ${this.api.url} → ${res.status}\n${body.displayName} <${body.userPrincipalName}>\njob title: ${body.jobTitle ?? "—"}\nid: ${body.id}`
           : `GET ${this.api.url} → ${res.status}\n${body.error?.code}: ${body.error?.message}`;
       } else {
-        // What the webmail's mail backend sends to Exchange Online: SASL XOAUTH2 (RFC 7628 form).
-        const user = this.account?.username ?? "";
-        const xoauth2 = btoa(`user=${user}\x01auth=Bearer ${token.accessToken}\x01\x01`);
-        const res = await fetch(this.api.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ protocol: "IMAP", xoauth2 }) });
-        const body = await res.json();
-        out.dataset.ok = String(body.ok === true);
-        out.textContent = `C: A1 AUTHENTICATE XOAUTH2 ${xoauth2.slice(0, 24)}…\nS: ${body.response}${body.reason ? `\n   (${body.reason})` : ""}`;
+        const login = await this.imapLogin(token);
+        out.dataset.ok = String(login.ok);
+        out.textContent = `C: A1 AUTHENTICATE XOAUTH2 ${login.xoauth2.slice(0, 24)}…\nS: ${login.response}${login.reason ? `\n   (${login.reason})` : ""}`;
       }
     } catch (err) {
       out.dataset.ok = "false";
       out.textContent = `The API did not answer: ${err.message}`;
+    }
+  }
+
+  /**
+   * What the webmail's mail backend does with an Outlook mail token: an IMAP login with SASL
+   * XOAUTH2 (RFC 7628 form), here at the local server's stand-in for Exchange Online.
+   */
+  async imapLogin(token) {
+    const user = this.account?.username ?? "";
+    const xoauth2 = btoa(`user=${user}\x01auth=Bearer ${token.accessToken}\x01\x01`);
+    const res = await fetch(this.api.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ protocol: "IMAP", xoauth2 }) });
+    const body = await res.json();
+    return { xoauth2, ok: body.ok === true, response: body.response, reason: body.reason };
+  }
+
+  /**
+   * Signs in to the mailbox with a fresh token, as reading a message does: `{ok, reason}`. Only the
+   * local server offers the login check over HTTP, so against Microsoft a token is all it takes.
+   */
+  async mailboxLogin() {
+    const token = await this.fetchToken();
+    if (!token) return { ok: false, reason: this.error?.message ?? "no access token" };
+    if (!this.api?.url) return { ok: true };
+    try {
+      return await this.imapLogin(token);
+    } catch (err) {
+      return { ok: false, reason: `the mail server did not answer: ${err.message}` };
     }
   }
 
@@ -293,7 +316,7 @@ function announce(id) {
 }
 
 function renderShell(viewName) {
-  const nav = Object.entries(VIEWS).map(([name, v]) =>
+  const nav = Object.entries(VIEWS).filter(([, v]) => !v.linkOnly).map(([name, v]) =>
     `<a href="/?view=${name}" class="nav-item" ${name === viewName ? 'aria-current="page"' : ""}>${escapeHtml(v.title)}</a>`).join("");
   const pills = EXTENSIONS.map((e) => `<span class="pill" data-connector="${e.id}" data-state="loading">${escapeHtml(e.name)}</span>`).join("");
   document.getElementById("app").outerHTML = `
@@ -306,12 +329,6 @@ function renderShell(viewName) {
     <nav class="rail" aria-label="Views">${nav}</nav>
     <main class="content" id="content" data-view="${viewName}"></main>
   </div>`;
-}
-
-function renderInbox(root) {
-  root.innerHTML = `<h1>Inbox</h1><ul class="messages">${MESSAGES.map((m) => `
-    <li class="message"><span class="from">${escapeHtml(m.from)}</span><span class="subject">${escapeHtml(m.subject)}</span>
-    <span class="preview">${escapeHtml(m.preview)}</span><span class="time">${escapeHtml(m.time)}</span></li>`).join("")}</ul>`;
 }
 
 function renderCalendar(root, params) {
@@ -352,7 +369,22 @@ function renderSettings(root) {
         <input type="checkbox" role="switch" class="connect-toggle" aria-label="Connect ${escapeHtml(e.name)}" disabled>
         <span class="track"><span class="thumb"></span></span>
       </label>
-    </article>`).join("")}</div>`;
+    </article>`).join("")}</div>
+  <h2 class="section">Email links</h2>
+  <p class="hint">Open <code>mailto:</code> links from any site in Contoso Mail instead of a desktop mail program.</p>
+  <p><button type="button" class="register-mailto secondary">Open email links in Contoso Mail</button> <span class="mailto-result" aria-live="polite"></span></p>`;
+  root.querySelector(".register-mailto").addEventListener("click", () => {
+    const result = root.querySelector(".mailto-result");
+    try {
+      // The browser puts the whole mailto: URL, percent-encoded, where %s is.
+      registerMailtoHandler(`${location.origin}/?view=compose&mailto=%s`);
+      result.dataset.outcome = "asked";
+      result.textContent = "Your browser asks you to confirm.";
+    } catch (err) {
+      result.dataset.outcome = err.code;
+      result.textContent = err.message;
+    }
+  });
 }
 
 function wire(extensions) {
@@ -376,7 +408,15 @@ function wire(extensions) {
 
 async function main() {
   const params = new URLSearchParams(location.search);
-  const viewName = VIEWS[params.get("view")] ? params.get("view") : "settings";
+  let link;
+  let linkError;
+  try {
+    link = linkedMessage(LINK_BASE);
+  } catch (err) {
+    linkError = err;
+  }
+  const asked = VIEWS[params.get("view")] && !VIEWS[params.get("view")].linkOnly ? params.get("view") : "settings";
+  const viewName = link || linkError ? "message" : asked;
   // The deep link to return to is this one without its `connect` request.
   const connectTo = params.get("connect");
   if (connectTo) {
@@ -395,6 +435,10 @@ async function main() {
   const teams = extensions.find((e) => e.def.id === "teams");
   if (viewName === "calendar" && teams.api?.url) {
     mountTeamsMeetings(document.getElementById("content"), { tokens: teams.connector, graphBase: teams.api.url.replace(/\/me$/, "") });
+  }
+  if (viewName === "message") {
+    const mail = extensions.find((e) => e.def.id === "outlook-mail");
+    await openMessage(document.getElementById("content"), { link, linkError, mail });
   }
   document.getElementById("app").dataset.ready = "true";
 

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO, startStack } from '../support/stack.mjs';
-import { launchChromium } from '../support/chromium.mjs';
+import { inContext, launchChromium } from '../support/chromium.mjs';
 
 const ARTIFACTS = join(REPO, 'artifacts');
 const TEST = { timeout: 90_000 };
@@ -20,16 +20,6 @@ let browser;
 let attacker;
 
 const card = (id = 'teams') => `.ext[data-connector="${id}"]`;
-
-/** Runs `fn` with a fresh browser context (cookies, storage) and always closes it. */
-async function inContext(fn) {
-  const context = await browser.newContext();
-  try {
-    return await fn(context);
-  } finally {
-    await context.close();
-  }
-}
 
 async function openApp(context, path = '/?view=settings') {
   const page = await context.newPage();
@@ -98,7 +88,7 @@ describe('demo webmail end to end', () => {
 
   test('1. connecting through the popup shows the account, and the API call with the token succeeds', TEST, async () => {
     stack.oauth.reset();
-    await inContext(async (context) => {
+    await inContext(browser, async (context) => {
       const page = await openApp(context);
       await connectViaPopup(page);
       assert.equal(await page.textContent(`${card()} .account-name`), 'Ada Lovelace');
@@ -118,7 +108,7 @@ describe('demo webmail end to end', () => {
 
   test('2. after a reload the tab is still connected (edge session) and gets a token without a popup', TEST, async () => {
     stack.oauth.reset();
-    await inContext(async (context) => {
+    await inContext(browser, async (context) => {
       const page = await openApp(context);
       await connectViaPopup(page);
       let popups = 0;
@@ -208,7 +198,7 @@ describe('demo webmail end to end', () => {
 
   test('6. denying consent shows the consent action; closing the sign-in window gives popup_closed', TEST, async () => {
     stack.oauth.reset();
-    await inContext(async (context) => {
+    await inContext(browser, async (context) => {
       const page = await openApp(context);
       const popup = await startConnect(page);
       await signIn(popup, 'deny');
@@ -237,7 +227,7 @@ describe('demo webmail end to end', () => {
 
   test('7. the app page served with Cross-Origin-Opener-Policy: same-origin still connects', TEST, async () => {
     stack.oauth.reset();
-    await inContext(async (context) => {
+    await inContext(browser, async (context) => {
       const page = await context.newPage();
       const response = await page.goto(`${stack.url}/coop.html?view=settings`);
       assert.equal(response.headers()['cross-origin-opener-policy'], 'same-origin');
@@ -254,7 +244,7 @@ describe('demo webmail end to end', () => {
 
   test('8. disconnecting shows disconnected in both tabs, and a refresh then answers reconnect', TEST, async () => {
     stack.oauth.reset();
-    await inContext(async (context) => {
+    await inContext(browser, async (context) => {
       const a = await openApp(context);
       await connectViaPopup(a);
       const b = await openApp(context);
@@ -283,7 +273,7 @@ describe('demo webmail end to end', () => {
 
   test('the Outlook mail extension connects with the certificate credential and its token passes the XOAUTH2 check', TEST, async () => {
     stack.oauth.reset();
-    await inContext(async (context) => {
+    await inContext(browser, async (context) => {
       const page = await openApp(context);
       await connectViaPopup(page, 'outlook-mail');
       assert.equal(await page.textContent(`${card('outlook-mail')} .account-username`), 'ada@contoso.dev');
@@ -297,7 +287,7 @@ describe('demo webmail end to end', () => {
 
   test('9. another site cannot use the session cookie (CORS/CSRF), and its forged postMessage is ignored', TEST, async () => {
     stack.oauth.reset();
-    await inContext(async (context) => {
+    await inContext(browser, async (context) => {
       // (a) The user is connected; a page on another site tries the edge API with the cookie.
       const app = await openApp(context);
       await connectViaPopup(app);

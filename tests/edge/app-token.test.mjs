@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ORIGIN, REPO, defaultConnectors, startEdge, upstreamCalls } from './harness.mjs';
+import { buildCli } from '../support/cli.mjs';
+import { ORIGIN, defaultConnectors, startEdge, upstreamCalls } from './harness.mjs';
 
 const run = promisify(execFile);
 const APP_SCOPE = 'https://outlook.office365.com/.default';
@@ -252,9 +252,9 @@ describe('POST /oauth/connectors/{id}/app-token', () => {
   });
 
   describe('the mailconnect CLI', () => {
-    const cli = join(REPO, 'target/debug/mailconnect');
+    let cli;
     before(async () => {
-      await run('cargo', ['build', '-q', '-p', 'mailconnect-cli'], { cwd: REPO });
+      cli = await buildCli();
     });
 
     const mailconnect = (args, apiKey) => run(cli, ['app-token', ...args], { env: { ...process.env, MAILCONNECT_API_KEY: apiKey } }).then(

@@ -29,3 +29,13 @@ export function launchChromium({ blockPopups = false } = {}) {
     ignoreDefaultArgs: blockPopups ? ['--disable-popup-blocking'] : [],
   });
 }
+
+/** Runs `fn` with a fresh context of `browser` (its own cookies and storage) and always closes it. */
+export async function inContext(browser, fn) {
+  const context = await browser.newContext();
+  try {
+    return await fn(context);
+  } finally {
+    await context.close();
+  }
+}

@@ -1,23 +1,35 @@
-//! `mailconnect`: what a mail server or relay runs to get an app-only Office 365 token (and its
-//! XOAUTH2 string) from the mailconnect edge, so that the mail host never holds a client secret.
+//! `mailconnect`: the command for the hosts and apps around a webmail.
 //!
+//! A mail server or relay gets an app-only Office 365 token (and its XOAUTH2 string) from the
+//! mailconnect edge, so that the mail host never holds a client secret:
 //! ```text
 //! MAILCONNECT_API_KEY=… mailconnect app-token --edge https://mail.example.com/oauth --connector smtp-relay --user relay@contoso.com
 //! ```
 //! The API key is read from the environment only: a command line is visible to every user of
 //! the host (`ps`), an environment is not.
+//!
+//! A CRM, a ticketing tool or a notification script links to one message in the webmail:
+//! ```text
+//! mailconnect message-link --base https://mail.example.com/ --folder INBOX --uidvalidity 1700000000 --uid 42
+//! ```
 #![warn(missing_docs)]
 
 use mailconnect_core::contract::{AppTokenRequest, AppTokenResponse, ErrorBody};
+use mailconnect_core::{Endpoint, MessageLink};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: mailconnect app-token --edge URL --connector ID [--user ADDRESS] [--json | --pop3 | --token]
+       mailconnect message-link --base URL (--folder NAME --uidvalidity N --uid N | --message-id ID)
 
-Prints the XOAUTH2 initial response for IMAP/SMTP (needs --user), or with
+app-token prints the XOAUTH2 initial response for IMAP/SMTP (needs --user), or with
   --pop3   the POP3 two-line form (AUTH XOAUTH2, then the response)
   --token  the bare access token
   --json   the edge's whole answer
 The API key comes from the environment variable MAILCONNECT_API_KEY.
+
+message-link prints the webmail URL that opens one message: by IMAP folder, UIDVALIDITY and UID,
+or by Message-ID (angle brackets optional). --base is the webmail's address for message links.
+
 Exit status: 0 ok, 1 permanent error, 2 usage, 75 temporary error (retry later).";
 
 /// The environment variable holding the edge API key.
@@ -43,11 +55,53 @@ struct AppToken {
     output: Output,
 }
 
-fn parse_args(args: &[String]) -> Result<AppToken, String> {
-    let Some((command, rest)) = args.split_first() else { return Err("missing command".into()) };
-    if command != "app-token" {
-        return Err(format!("unknown command {command:?}"));
+/// A parsed command line.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    AppToken(AppToken),
+    /// The URL to print.
+    MessageLink(String),
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    match args.split_first() {
+        Some((command, rest)) if command == "app-token" => parse_app_token(rest).map(Command::AppToken),
+        Some((command, rest)) if command == "message-link" => parse_message_link(rest).map(Command::MessageLink),
+        Some((command, _)) => Err(format!("unknown command {command:?}")),
+        None => Err("missing command".into()),
     }
+}
+
+/// The link's URL, built by core (`MessageLink::to_url`), the format the browser module parses.
+fn parse_message_link(rest: &[String]) -> Result<String, String> {
+    let (mut base, mut folder, mut uidvalidity, mut uid, mut message_id) = (None, None, None, None, None);
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        let slot = match flag.as_str() {
+            "--base" => &mut base,
+            "--folder" => &mut folder,
+            "--uidvalidity" => &mut uidvalidity,
+            "--uid" => &mut uid,
+            "--message-id" => &mut message_id,
+            other => return Err(format!("unknown option {other:?}")),
+        };
+        *slot = Some(it.next().ok_or_else(|| format!("{flag} needs a value"))?);
+    }
+    let base = base.ok_or("--base is required")?;
+    let base = Endpoint::parse(base).map_err(|_| format!("--base {base:?} is not an https:// URL without query or fragment"))?;
+    let number = |flag: &str, value: &str| value.parse::<u32>().map_err(|_| format!("{flag} must be a number from 1 to 4294967295, not {value:?}"));
+    let link = match (folder, uidvalidity, uid, message_id) {
+        (Some(folder), Some(validity), Some(uid), None) => MessageLink::uid(folder, number("--uidvalidity", validity)?, number("--uid", uid)?)
+            .map_err(|_| "--folder must be a mailbox name without control characters, and --uidvalidity and --uid must not be 0".to_owned())?,
+        (None, None, None, Some(id)) => {
+            MessageLink::message_id(id).map_err(|_| format!("--message-id {id:?} is not a Message-ID (local@domain, printable ASCII)"))?
+        }
+        _ => return Err("give either --folder, --uidvalidity and --uid, or --message-id".into()),
+    };
+    Ok(link.to_url(&base))
+}
+
+fn parse_app_token(rest: &[String]) -> Result<AppToken, String> {
     let (mut edge, mut connector, mut user, mut output) = (None, None, None, None);
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
@@ -121,7 +175,11 @@ fn render(output: Output, token: &AppTokenResponse) -> Result<String, Failure> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = match parse_args(&args) {
-        Ok(cmd) => cmd,
+        Ok(Command::AppToken(cmd)) => cmd,
+        Ok(Command::MessageLink(url)) => {
+            println!("{url}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("mailconnect: {e}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -157,12 +215,12 @@ mod tests {
         let cmd = parse_args(&args("app-token --edge https://mail.example.com/oauth/ --connector smtp-relay --user relay@contoso.com")).unwrap();
         assert_eq!(
             cmd,
-            AppToken {
+            Command::AppToken(AppToken {
                 edge: "https://mail.example.com/oauth".into(),
                 connector: "smtp-relay".into(),
                 user: Some("relay@contoso.com".into()),
                 output: Output::Xoauth2
-            }
+            })
         );
     }
 
@@ -175,10 +233,35 @@ mod tests {
     #[test]
     fn xoauth2_output_needs_a_user_but_token_and_json_do_not() {
         assert!(parse_args(&args("app-token --edge e --connector c")).is_err());
-        assert_eq!(parse_args(&args("app-token --edge e --connector c --token")).unwrap().output, Output::Token);
+        assert!(matches!(parse_args(&args("app-token --edge e --connector c --token")), Ok(Command::AppToken(AppToken { output: Output::Token, .. }))));
         assert!(parse_args(&args("app-token --edge e --connector c --json --token")).is_err());
         assert!(parse_args(&args("app-token --connector c --json")).is_err());
         assert!(parse_args(&args("token --edge e --connector c --json")).is_err());
+    }
+
+    #[test]
+    fn message_link_prints_the_webmail_url_of_a_uid_or_a_message_id() {
+        let uid = parse_args(&args("message-link --base https://mail.example.com/webmail/ --folder Archive/2026 --uidvalidity 1700000000 --uid 42"));
+        assert_eq!(uid, Ok(Command::MessageLink("https://mail.example.com/webmail/?folder=Archive%2F2026&uidvalidity=1700000000&uid=42".into())));
+        let mid = parse_args(&args("message-link --message-id <CAF1+x@mail.example.com> --base https://mail.example.com/"));
+        assert_eq!(mid, Ok(Command::MessageLink("https://mail.example.com/?mid=CAF1%2Bx%40mail.example.com".into())));
+    }
+
+    #[test]
+    fn message_link_refuses_mixed_forms_bad_numbers_and_a_base_that_is_not_https() {
+        for bad in [
+            "message-link --base https://m.example/ --folder INBOX --uidvalidity 1 --uid 2 --message-id a@b",
+            "message-link --base https://m.example/ --folder INBOX --uid 2",
+            "message-link --base https://m.example/ --folder INBOX --uidvalidity 1 --uid 0",
+            "message-link --base https://m.example/ --folder INBOX --uidvalidity -1 --uid 2",
+            "message-link --base https://m.example/ --message-id nobody",
+            "message-link --base http://m.example/ --message-id a@b",
+            "message-link --base https://m.example/?x=1 --message-id a@b",
+            "message-link --message-id a@b",
+            "message-link --base https://m.example/ --message-id",
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! Web Locks, storage, history and message events are the browser's own.
 #![cfg(target_arch = "wasm32")]
 
+use std::ops::Deref;
+
 use js_sys::{Array, Promise, Reflect, JSON};
 use mailconnect::{handle_callback, Connector};
 use mailconnect_core::PkceVerifier;
@@ -16,7 +18,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 extern "C" {
     type Edge;
     #[wasm_bindgen(js_name = installEdge)]
-    fn install_edge(routes: &JsValue) -> Edge;
+    fn install_edge_double(routes: &JsValue) -> Edge;
     #[wasm_bindgen(method)]
     fn count(this: &Edge, key: &str) -> u32;
     #[wasm_bindgen(method)]
@@ -28,7 +30,7 @@ extern "C" {
 
     type Opener;
     #[wasm_bindgen(js_name = installOpen)]
-    fn install_open(behaviour: &str) -> Opener;
+    fn install_open_double(behaviour: &str) -> Opener;
     #[wasm_bindgen(method, getter)]
     fn calls(this: &Opener) -> Array;
     #[wasm_bindgen(method, getter)]
@@ -49,6 +51,51 @@ extern "C" {
     fn settle(promise: &Promise) -> Promise;
     #[wasm_bindgen(js_name = isPending)]
     fn is_pending(promise: &Promise) -> Promise;
+}
+
+/// A test double of the browser's: `restore` gives the browser its own function back.
+trait Double {
+    fn restore(&self);
+}
+
+impl Double for Edge {
+    fn restore(&self) {
+        self.restore_fetch();
+    }
+}
+
+impl Double for Opener {
+    fn restore(&self) {
+        self.restore_open();
+    }
+}
+
+/// A double installed until the end of the test that made it. A test that fails aborts before
+/// dropping it (wasm has no unwinding), which is why fakes.js installs every double over the
+/// browser's own function, never over a leftover.
+struct Installed<T: Double>(T);
+
+impl<T: Double> Deref for Installed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Double> Drop for Installed<T> {
+    fn drop(&mut self) {
+        self.0.restore();
+    }
+}
+
+/// `fetch` answered from `routes` ("METHOD /path" -> [status, body]).
+fn install_edge(routes: &JsValue) -> Installed<Edge> {
+    Installed(install_edge_double(routes))
+}
+
+/// `window.open` that "open"s a popup at the provider, hands out a "severed" one, or is "blocked".
+fn install_open(behaviour: &str) -> Installed<Opener> {
+    Installed(install_open_double(behaviour))
 }
 
 const AUTHORIZE: &str = "https://login.example.test/tenant/oauth2/v2.0/authorize";
@@ -72,7 +119,7 @@ fn text(value: &JsValue, path: &str) -> String {
 }
 
 /// The edge of connector `id` answering every route successfully; `authorize` is its authorize URL.
-fn edge_for(id: &str, authorize: &str) -> Edge {
+fn edge_for(id: &str, authorize: &str) -> Installed<Edge> {
     let origin = origin();
     install_edge(&json(&format!(
         r#"{{
@@ -85,7 +132,7 @@ fn edge_for(id: &str, authorize: &str) -> Edge {
     )))
 }
 
-fn edge(id: &str) -> Edge {
+fn edge(id: &str) -> Installed<Edge> {
     edge_for(id, AUTHORIZE)
 }
 
@@ -170,16 +217,14 @@ async fn load_asks_the_edge_with_the_session_cookie_and_the_csrf_header() {
     assert_eq!(text(&request, "cache"), "no-store");
     assert_eq!(text(&request, "headers.x-mailconnect"), "1");
     assert!(get(&request, "body").is_null());
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
 async fn unreachable_edge_is_a_retryable_network_error() {
-    let edge = install_edge(&json("{}"));
+    let _edge = install_edge(&json("{}"));
     let error = load_with("nowhere", "").await.expect_err("rejects");
     assert_error(&error, "network_error", "retry");
     assert!(text(&error, "message").contains("/oauth/connectors/nowhere"));
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -201,7 +246,6 @@ async fn edge_error_body_becomes_the_error_with_its_action_and_aadsts_codes() {
     assert_eq!(text(&refresh, "headers.content-type"), "application/json");
     assert_eq!(text(&refresh, "headers.x-mailconnect"), "1");
     assert_eq!(JSON::stringify(&get(&refresh, "body")).unwrap(), "{}");
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -214,7 +258,6 @@ async fn answers_outside_the_contract_are_bad_responses() {
     assert_error(&rejection(&teams.access_token()).await, "bad_response", "configuration");
     set_route(&edge, "POST /oauth/connectors/bad1/refresh", 200, r#"{"access_token":42}"#);
     assert_error(&rejection(&teams.access_token()).await, "bad_response", "configuration");
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -234,8 +277,6 @@ async fn options_are_checked_before_anything_happens() {
         assert_error(&rejection(&connect(&teams, &options)).await, "invalid_return_to", "none");
     }
     assert_eq!(opener.calls().length(), 0, "no popup for invalid options");
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -247,15 +288,13 @@ async fn redirect_uri_on_another_origin_is_refused_at_load() {
     let error = load_with("cross1", "").await.unwrap_err();
     assert_error(&error, "configuration_error", "configuration");
     assert!(text(&error, "message").contains("https://other.example/callback.html"));
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
 async fn authorize_url_that_could_run_script_is_refused_at_load() {
     for authorize in ["javascript:alert(1)//", "data:text/html,x", "http://login.example.test/authorize"] {
-        let edge = edge_for("scheme1", authorize);
+        let _edge = edge_for("scheme1", authorize);
         assert_error(&load_with("scheme1", "").await.unwrap_err(), "configuration_error", "configuration");
-        edge.restore_fetch();
     }
 }
 
@@ -297,8 +336,6 @@ async fn popup_sign_in_redeems_the_code_with_the_verifier_of_its_challenge() {
     // The token from the exchange is in memory: no refresh needed.
     assert_eq!(text(&wait(teams.access_token()).await, "accessToken"), "at-1");
     assert_eq!(edge.count("POST /oauth/connectors/pop1/refresh"), 0);
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -318,8 +355,6 @@ async fn window_messages_count_only_from_this_origin_and_for_this_state() {
     window_message(&callback_message(&state, &params), &origin());
     assert_eq!(get(&wait(connected).await, "connected"), true);
     assert_eq!(text(&edge.last("POST /oauth/connectors/pop2/token"), "body.code"), "code-2");
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -341,13 +376,11 @@ async fn provider_errors_and_foreign_issuers_reject_with_their_action() {
     broadcast(&channel(&state), &callback_message(&state, &format!("?code=c&state={state}&iss=https%3A%2F%2Fevil.example")));
     assert_error(&rejection(&mixed_up).await, "issuer_mismatch", "reconnect");
     assert_eq!(edge.count("POST /oauth/connectors/pop3/token"), 0, "no code reaches the edge");
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
 async fn closing_the_popup_at_the_provider_rejects_popup_closed() {
-    let edge = edge("pop4");
+    let _edge = edge("pop4");
     let opener = install_open("open");
     let teams = load("pop4").await;
     let connected = connect(&teams, r#"{"mode":"popup"}"#);
@@ -355,13 +388,11 @@ async fn closing_the_popup_at_the_provider_rejects_popup_closed() {
     assert_eq!(wait(is_pending(&connected)).await, true, "open at the provider: still waiting");
     Reflect::set(&opener.popup(), &"closed".into(), &true.into()).unwrap();
     assert_error(&rejection(&connected).await, "popup_closed", "interaction");
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
 async fn popup_severed_by_coop_keeps_waiting_for_the_channel() {
-    let edge = edge("pop5");
+    let _edge = edge("pop5");
     let opener = install_open("severed");
     let teams = load("pop5").await;
     let connected = connect(&teams, r#"{"mode":"popup"}"#);
@@ -370,35 +401,29 @@ async fn popup_severed_by_coop_keeps_waiting_for_the_channel() {
     let state = param(&opened_url(&opener), "state").unwrap();
     broadcast(&channel(&state), &callback_message(&state, &format!("?code=code-5&state={state}")));
     assert_eq!(get(&wait(connected).await, "connected"), true);
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
 async fn sign_in_that_does_not_come_back_times_out() {
-    let edge = edge("pop6");
+    let _edge = edge("pop6");
     let opener = install_open("open");
     let teams = load("pop6").await;
     let error = rejection(&connect(&teams, r#"{"mode":"popup","timeoutMs":300}"#)).await;
     assert_error(&error, "timeout", "interaction");
     assert_eq!(get(&opener.popup(), "closedByOpener"), true, "the popup is closed when giving up");
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
 async fn blocked_popup_rejects_in_popup_mode() {
-    let edge = edge("pop7");
-    let opener = install_open("blocked");
+    let _edge = edge("pop7");
+    let _opener = install_open("blocked");
     let teams = load("pop7").await;
     assert_error(&rejection(&connect(&teams, r#"{"mode":"popup"}"#)).await, "popup_blocked", "interaction");
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
 async fn second_connect_joins_the_open_popup_and_a_severed_one_is_replaced() {
-    let edge = edge("pop8");
+    let _edge = edge("pop8");
     let opener = install_open("open");
     let teams = load("pop8").await;
     let first = connect(&teams, r#"{"mode":"popup"}"#);
@@ -415,13 +440,11 @@ async fn second_connect_joins_the_open_popup_and_a_severed_one_is_replaced() {
     let state = param(&opened_url(&opener), "state").unwrap();
     broadcast(&channel(&state), &callback_message(&state, &format!("?code=c&state={state}")));
     assert_eq!(get(&wait(third).await, "connected"), true);
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
 async fn another_tabs_live_marker_blocks_and_an_expired_one_does_not() {
-    let edge = edge("pop9");
+    let _edge = edge("pop9");
     let opener = install_open("open");
     let teams = load("pop9").await;
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
@@ -441,8 +464,6 @@ async fn another_tabs_live_marker_blocks_and_an_expired_one_does_not() {
     broadcast(&channel(&state), &callback_message(&state, &format!("?code=c&state={state}")));
     wait(connected).await;
     assert_eq!(storage.get_item(&key).unwrap(), None, "removed when done");
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -464,7 +485,6 @@ async fn access_token_is_reused_until_the_margin_then_refreshed() {
     wait(eager.access_token()).await;
     wait(eager.access_token()).await;
     assert_eq!(edge.count("POST /oauth/connectors/tok1/refresh"), 3);
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -478,7 +498,6 @@ async fn concurrent_callers_in_two_contexts_share_one_refresh() {
     for token in tokens.iter() {
         assert_eq!(text(&token, "accessToken"), "at-1");
     }
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -495,7 +514,6 @@ async fn disconnect_clears_the_token_in_every_context() {
     assert_eq!(edge.count("POST /oauth/connectors/tok3/disconnect"), 1);
     wait(b.access_token()).await;
     assert_eq!(edge.count("POST /oauth/connectors/tok3/refresh"), 2, "b forgot its token");
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -509,7 +527,6 @@ async fn status_reads_the_edge_session() {
     let status = wait(teams.status()).await;
     assert_eq!(get(&status, "connected"), false);
     assert!(get(&status, "account").is_undefined());
-    edge.restore_fetch();
 }
 
 /// Puts `query` in this page's address, as a provider's redirect would.
@@ -577,8 +594,6 @@ async fn redirect_sign_in_round_trips_through_session_storage_to_the_deep_link()
     assert_eq!(text(&exchange, "body.code"), "code-r");
     assert_eq!(text(&exchange, "body.code_verifier"), text(&pending, "verifier"));
     arrive_with("");
-    opener.restore_open();
-    edge.restore_fetch();
 }
 
 #[wasm_bindgen_test]
@@ -598,7 +613,7 @@ async fn expired_redirect_entry_is_ignored_and_nobody_answers() {
 
 #[wasm_bindgen_test]
 async fn tampered_return_target_is_refused_after_the_exchange() {
-    let edge = edge("red3");
+    let _edge = edge("red3");
     let storage = web_sys::window().unwrap().session_storage().unwrap().unwrap();
     let entry = format!(
         r#"{{"edge":"{}/oauth","connector":"red3","verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","redirectUri":"x","returnTo":"//evil.example/","expiresAt":{}}}"#,
@@ -609,7 +624,6 @@ async fn tampered_return_target_is_refused_after_the_exchange() {
     arrive_with("?code=c&state=state-red3");
     assert_error(&rejection(&handle_callback()).await, "invalid_return_to", "none");
     assert_eq!(address(), "", "no navigation");
-    edge.restore_fetch();
 }
 
 /// The edge's answers as core's own serde writes them (crates/core/src/contract.rs), and the token
@@ -680,6 +694,4 @@ async fn contract_types_of_core_read_as_the_module_expects() {
     let error = rejection(&teams.access_token()).await;
     assert_error(&error, "invalid_grant", "reconnect");
     assert_eq!(JSON::stringify(&get(&error, "errorCodes")).unwrap(), "[70008]");
-    opener.restore_open();
-    edge.restore_fetch();
 }

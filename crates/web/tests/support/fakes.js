@@ -2,9 +2,12 @@
 // popup leave for a provider and come back. Everything else in the tests is the real browser:
 // Response, BroadcastChannel, Web Locks, sessionStorage, localStorage, history, MessageEvent.
 
+// The browser's own, kept when this module loads: a double always replaces and restores these, so
+// a test that failed before restoring its double cannot hand it to the next test.
+const BROWSER = { fetch: globalThis.fetch, open: window.open };
+
 /** Replaces `fetch` with the edge contract answered from `routes` ("METHOD /path" -> [status, body]). */
 export function installEdge(routes) {
-  const realFetch = globalThis.fetch;
   const edge = {
     log: [],
     routes: { ...routes },
@@ -15,7 +18,7 @@ export function installEdge(routes) {
       return this.log.filter((r) => `${r.method} ${r.path}` === key).at(-1);
     },
     restore() {
-      globalThis.fetch = realFetch;
+      globalThis.fetch = BROWSER.fetch;
     },
   };
   globalThis.fetch = async (url, init = {}) => {
@@ -42,12 +45,11 @@ export function installEdge(routes) {
 
 /** Replaces `window.open`; `behaviour` is "open" (a fake popup at the provider), "severed" or "blocked". */
 export function installOpen(behaviour) {
-  const realOpen = window.open;
   const opener = {
     calls: [],
     popup: null,
     restore() {
-      window.open = realOpen;
+      window.open = BROWSER.open;
     },
   };
   window.open = (url, target, features) => {
