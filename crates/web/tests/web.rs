@@ -73,6 +73,7 @@ impl Double for Opener {
 /// A double installed until the end of the test that made it. A test that fails aborts before
 /// dropping it (wasm has no unwinding), which is why fakes.js installs every double over the
 /// browser's own function, never over a leftover.
+#[must_use = "dropping the double restores the browser's own function at once"]
 struct Installed<T: Double>(T);
 
 impl<T: Double> Deref for Installed<T> {
