@@ -15,7 +15,16 @@
 //   GET  /{tenant}/oauth2/v2.0/authorize                   authorization (code + PKCE S256 only)
 //   POST /{tenant}/oauth2/v2.0/token                       authorization_code, refresh_token,
 //                                                          client_credentials, password (ROPC)
-//   GET  /oauth/authorize, POST /oauth/token               Zoom's paths (a Zoom connector whose base URL
+//   POST /{tenant}/oauth2/v2.0/revoke                      token revocation (RFC 7009), which Entra
+//                                                          itself does not have: `token` (+
+//                                                          `token_type_hint`) and the client's
+//                                                          authentication as at the token endpoint;
+//                                                          200 even for an unknown token. Revoking a
+//                                                          refresh token ends its whole grant: the
+//                                                          token then fails at the token endpoint
+//                                                          with invalid_grant 70008
+//   GET  /oauth/authorize, POST /oauth/token, POST /oauth/revoke
+//                                                          Zoom's paths (a Zoom connector whose base URL
 //                                                          is this server): the same endpoints, of
 //                                                          tenant `tenantId`
 //   GET  /graph/v1.0/me                                    Graph-like: needs a bearer access token
@@ -81,6 +90,7 @@
 //
 // Test hooks (also methods of the returned object; JSON in and out):
 //   GET  /_test/counters   { token: { total, by_grant_type: {grant: n}, by_client: {id: {grant: n}} },
+//                            revocation: { total, by_token_type_hint: {hint: n}, by_auth_method: {method: n} },
 //                            authorize, graph, xoauth2 }  -- server.counters()
 //   GET  /_test/requests   the last 100 token requests: { at, grant_type, client_id, auth_method,
 //                            origin, status, error, error_codes }   -- server.requests()
@@ -88,10 +98,13 @@
 //                                                         -- server.reset()
 //   GET|POST /_test/mode   { down, slow, rotation, accessTokenTtl } (POST: any subset) --
 //                          server.setMode({...}) / server.mode(). `down: true` answers every token
-//                          request 503 temporarily_unavailable (AADSTS90033); `down: "reset"`
-//                          drops the connection; `slow: ms` delays every token request.
+//                          and revocation request 503 temporarily_unavailable (AADSTS90033);
+//                          `down: "reset"` drops the connection; `slow: ms` delays every token and
+//                          revocation request. Requests answered so still count.
 //   POST /_test/revoke     revokes every grant: refresh tokens then fail with invalid_grant 70008
 //                                                         -- server.revokeAll()
+// `server.refreshTokens()` (a method only) lists the refresh tokens that still work, oldest first,
+// so a test can find the one a client holds and try it at the token endpoint itself.
 // Headless flow: `await server.authorize(authorizeUrl, { user, consent: 'accept' | 'deny' })`
 // drives the real sign-in and consent pages over HTTP and resolves to the final redirect URL
 // (the callback with `code` or `error`), so tests without a browser can get codes.
@@ -161,7 +174,7 @@ const DEFAULT_USERS = [
   { sub: 'AAAAAAAAAAAAAAAAAAAAAJ2HgrLZ3bQWmcpNqbcpXMA', oid: '7a8b9c0d-1e2f-4a3b-9c4d-5e6f7a8b9c0d', name: 'Grace Hopper', givenName: 'Grace', surname: 'Hopper', username: 'grace@contoso.dev', jobTitle: 'Rear Admiral' },
 ];
 
-const ZOOM_PATH = /^\/oauth\/(authorize|token)(\?.*)?$/;
+const ZOOM_PATH = /^\/oauth\/(authorize|token|revoke)(\?.*)?$/;
 const TENANT_PATH = /^\/(common|organizations|consumers|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)(\/[^?]*)(\?.*)?$/i;
 // Marks an authorize request whose `offline_access` we kept by adding `prompt=consent`:
 // oidc-provider drops offline_access without that prompt (OIDC Core 11), Entra does not.
@@ -361,7 +374,7 @@ function sendHtml(res, status, html) {
  *   header fails like Entra's AADSTS9002326), users, clients ({ secret, daemon, certificate }
  *   overriding DEFAULT_CLIENTS fields), certificate ({ publicKeyPem, thumbprint? }), log (false).
  * Resolves to { url, issuer, tenantId, port, clients, users, authorizeUrl(tenant?), tokenUrl(tenant?),
- *   graphUrl, counters(), requests(), reset(), mode(), setMode(), revokeAll(), authorize(), stop() }.
+ *   graphUrl, counters(), requests(), reset(), mode(), setMode(), revokeAll(), refreshTokens(), authorize(), stop() }.
  */
 export async function startOAuthServer(options = {}) {
   const host = options.host ?? '127.0.0.1';
@@ -384,7 +397,13 @@ export async function startOAuthServer(options = {}) {
     accessTokenTtl: options.accessTokenTtl ?? 60,
   };
   const mode = { ...startMode };
-  const emptyCounters = () => ({ token: { total: 0, by_grant_type: {}, by_client: {} }, authorize: 0, graph: 0, xoauth2: 0 });
+  const emptyCounters = () => ({
+    token: { total: 0, by_grant_type: {}, by_client: {} },
+    revocation: { total: 0, by_token_type_hint: {}, by_auth_method: {} },
+    authorize: 0,
+    graph: 0,
+    xoauth2: 0,
+  });
   let counters = emptyCounters();
   let requestLog = [];
   const store = new Map();
@@ -492,12 +511,16 @@ export async function startOAuthServer(options = {}) {
     routes: {
       authorization: '/oauth2/v2.0/authorize',
       token: '/oauth2/v2.0/token',
+      revocation: '/oauth2/v2.0/revoke',
       jwks: '/discovery/v2.0/keys',
       end_session: '/oauth2/v2.0/logout',
     },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // A client may revoke only its own tokens (the default policy also lets confidential
+      // clients revoke others' tokens, and warns about it).
+      revocation: { enabled: true, allowedPolicy: (ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: false },
       dPoP: { enabled: false },
       pushedAuthorizationRequests: { enabled: false },
@@ -612,13 +635,33 @@ export async function startOAuthServer(options = {}) {
     } else if (ctx.body?.expires_in) {
       ctx.body.ext_expires_in = ctx.body.expires_in;
     }
-    const authMethod = ctx.get('authorization') ? 'client_secret_basic'
-      : params.client_assertion ? 'private_key_jwt' : params.client_secret ? 'client_secret_post' : 'none';
+    const authMethod = authMethodOf(ctx.get('authorization'), params);
     count(grantType, clientId);
     record({ grant_type: grantType, client_id: clientId, auth_method: authMethod, origin: ctx.get('origin') || null, status: ctx.status, error: ctx.body?.error, error_codes: ctx.body?.error_codes });
     log('token', grantType, clientId, ctx.status, ctx.body?.error ?? '');
     return undefined;
   });
+
+  // Revocation bookkeeping; oidc-provider answers the request itself.
+  provider.use(async (ctx, next) => {
+    if (!(ctx.method === 'POST' && ctx.path === '/oauth2/v2.0/revoke')) return next();
+    await next();
+    const params = ctx.oidc?.params ?? {};
+    countRevocation(params.token_type_hint, authMethodOf(ctx.get('authorization'), params));
+    log('revocation', params.token_type_hint ?? '', ctx.status, ctx.body?.error ?? '');
+    return undefined;
+  });
+
+  function authMethodOf(authorization, params) {
+    return authorization ? 'client_secret_basic' : params.client_assertion ? 'private_key_jwt' : params.client_secret ? 'client_secret_post' : 'none';
+  }
+
+  function countRevocation(hint = 'none', authMethod) {
+    const { revocation } = counters;
+    revocation.total += 1;
+    revocation.by_token_type_hint[hint] = (revocation.by_token_type_hint[hint] ?? 0) + 1;
+    revocation.by_auth_method[authMethod] = (revocation.by_auth_method[authMethod] ?? 0) + 1;
+  }
 
   function count(grantType, clientId) {
     counters.token.total += 1;
@@ -835,10 +878,15 @@ export async function startOAuthServer(options = {}) {
     if (!tenantPath) return sendJson(res, 404, { error: 'not_found', error_description: `no route for ${pathname}` });
     const [, tenant, rest, query = ''] = tenantPath;
     req.tenant = tenant;
-    if (rest === '/oauth2/v2.0/token' && req.method === 'POST') {
+    const revocation = rest === '/oauth2/v2.0/revoke';
+    if ((rest === '/oauth2/v2.0/token' || revocation) && req.method === 'POST') {
       if (mode.down === 'reset') return req.socket.destroy();
       if (mode.down) {
-        await readBody(req).then((text) => count(new URLSearchParams(text).get('grant_type') ?? 'unknown', 'unknown'), () => {});
+        await readBody(req).then((text) => {
+          const form = new URLSearchParams(text);
+          if (revocation) countRevocation(form.get('token_type_hint') ?? undefined, authMethodOf(req.headers.authorization, Object.fromEntries(form)));
+          else count(form.get('grant_type') ?? 'unknown', 'unknown');
+        }, () => {});
         return sendJson(res, 503, { error: 'temporarily_unavailable', ...traced(90033, 'A transient error has occurred. Please try again.') });
       }
       if (mode.slow > 0) await sleep(mode.slow);
@@ -942,6 +990,12 @@ export async function startOAuthServer(options = {}) {
       }
       Object.assign(mode, changes);
       return api.mode();
+    },
+    refreshTokens() {
+      const now = Date.now();
+      // As the adapter's `find` decides: a rotated-away token works unless rotation is strict.
+      return [...store].filter(([key, { payload, expiresAt }]) => key.startsWith('RefreshToken:') && expiresAt > now && !(payload.consumed && mode.rotation === 'strict'))
+        .map(([key]) => key.slice('RefreshToken:'.length));
     },
     revokeAll() {
       let revoked = 0;

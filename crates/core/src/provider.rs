@@ -1,5 +1,5 @@
-//! Providers: where the authorize and token endpoints are. The Microsoft identity platform
-//! derives them from an [`Authority`] and a [`Tenant`]; any other provider names them.
+//! Providers: where the authorize, token and (RFC 7009) revocation endpoints are. The Microsoft
+//! identity platform derives them from an [`Authority`] and a [`Tenant`]; any other provider names them.
 
 use crate::encoding::form_serialize;
 use crate::error::CoreError;
@@ -134,6 +134,8 @@ pub struct Generic {
     pub token_url: Endpoint,
     /// The issuer identifier, when the provider has one (RFC 9207 `iss` checks).
     pub issuer: Option<String>,
+    /// The token revocation endpoint (RFC 7009), when the provider has one.
+    pub revocation_url: Option<Endpoint>,
 }
 
 /// Where a connector signs users in.
@@ -146,14 +148,15 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// Zoom (authorize/token at zoom.us; HTTP Basic client authentication; strict refresh-token
-    /// rotation: only the newest refresh token works).
+    /// Zoom (authorize/token/revoke at zoom.us; HTTP Basic client authentication at each; strict
+    /// refresh-token rotation: only the newest refresh token works).
     pub fn zoom() -> Self {
         Provider::zoom_at(&Endpoint("https://zoom.us".into()))
     }
 
-    /// Zoom's endpoints under another base URL (`{base}/oauth/authorize`, `{base}/oauth/token`):
-    /// a test server or the local demo, as [`Microsoft::with_authority`] is for Entra.
+    /// Zoom's endpoints under another base URL (`{base}/oauth/authorize`, `{base}/oauth/token`,
+    /// `{base}/oauth/revoke`): a test server or the local demo, as [`Microsoft::with_authority`]
+    /// is for Entra.
     pub fn zoom_at(base: &Endpoint) -> Self {
         let base = base.as_str().trim_end_matches('/');
         // A valid endpoint with a plain path appended is still valid: no query, fragment or userinfo.
@@ -161,6 +164,7 @@ impl Provider {
             authorize_url: Endpoint(format!("{base}/oauth/authorize")),
             token_url: Endpoint(format!("{base}/oauth/token")),
             issuer: None,
+            revocation_url: Some(Endpoint(format!("{base}/oauth/revoke"))),
         })
     }
 
@@ -177,6 +181,18 @@ impl Provider {
         match self {
             Provider::Microsoft(m) => m.token_url(),
             Provider::Generic(g) => g.token_url.as_str().to_owned(),
+        }
+    }
+
+    /// The token revocation endpoint (RFC 7009), if the provider has one.
+    ///
+    /// The Microsoft identity platform has none: Entra ID offers no RFC 7009 endpoint, so a
+    /// refresh token it issued ends only with its lifetime or when the user's sessions are
+    /// revoked (Microsoft Graph `revokeSignInSessions`, or an admin in the Entra portal).
+    pub fn revocation_url(&self) -> Option<String> {
+        match self {
+            Provider::Microsoft(_) => None,
+            Provider::Generic(g) => g.revocation_url.as_ref().map(|e| e.as_str().to_owned()),
         }
     }
 
@@ -272,6 +288,7 @@ mod tests {
     fn zoom_endpoints_follow_their_base_url() {
         assert_eq!(Provider::zoom().authorize_url(), "https://zoom.us/oauth/authorize");
         assert_eq!(Provider::zoom().token_url(), "https://zoom.us/oauth/token");
+        assert_eq!(Provider::zoom().revocation_url().as_deref(), Some("https://zoom.us/oauth/revoke"));
         assert_eq!(Provider::zoom(), Provider::zoom_at(&Endpoint::parse("https://zoom.us/").unwrap()));
         let local = Provider::zoom_at(&Endpoint::parse("http://127.0.0.1:9010").unwrap());
         assert_eq!(
@@ -279,6 +296,23 @@ mod tests {
             ("http://127.0.0.1:9010/oauth/authorize", "http://127.0.0.1:9010/oauth/token")
         );
         assert_eq!(local.issuer(), None);
+        assert_eq!(local.revocation_url().as_deref(), Some("http://127.0.0.1:9010/oauth/revoke"));
+    }
+
+    #[test]
+    fn revocation_url_is_none_for_microsoft_and_as_configured_for_generic() {
+        assert_eq!(Provider::Microsoft(ms("common")).revocation_url(), None);
+        let endpoint = |url: &str| Endpoint::parse(url).unwrap();
+        let generic = |revocation_url| {
+            Provider::Generic(Generic {
+                authorize_url: endpoint("https://idp.example/authorize"),
+                token_url: endpoint("https://idp.example/token"),
+                issuer: None,
+                revocation_url,
+            })
+        };
+        assert_eq!(generic(None).revocation_url(), None);
+        assert_eq!(generic(Some(endpoint("https://idp.example/revoke"))).revocation_url().as_deref(), Some("https://idp.example/revoke"));
     }
 
     #[test]

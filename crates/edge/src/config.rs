@@ -49,6 +49,8 @@ struct ConnectorSettings {
     authorize_url: Option<String>,
     /// Generic: the token endpoint.
     token_url: Option<String>,
+    /// Generic: the token revocation endpoint (RFC 7009), if the provider has one.
+    revocation_url: Option<String>,
     /// Generic: the issuer, for RFC 9207 `iss` checks in the browser.
     issuer: Option<String>,
     client_id: String,
@@ -345,9 +347,15 @@ fn connector(id: String, settings: &RawValue, timeout: Duration, get: &dyn Fn(&s
             authorize_url: Endpoint::parse(&required(s.authorize_url, "authorize_url")?).map_err(|e| invalid(&at("authorize_url"), e))?,
             token_url: Endpoint::parse(&required(s.token_url, "token_url")?).map_err(|e| invalid(&at("token_url"), e))?,
             issuer: s.issuer,
+            revocation_url: s.revocation_url.as_deref().map(revocation_endpoint).transpose().map_err(|e| invalid(&at("revocation_url"), e))?,
         }),
         other => return Err(invalid(&at("provider"), format!("{other:?} is not one of microsoft, zoom, generic"))),
     };
+    // Zoom's revocation endpoint follows from its base URL and Entra ID has none: set for them,
+    // it would be ignored while looking as if it revoked something.
+    if s.revocation_url.is_some() && s.provider != "generic" {
+        return Err(invalid(&at("revocation_url"), "is only for provider = \"generic\" (zoom's follows from authority; Entra ID has none)"));
+    }
     let scopes = Scopes::parse(&s.scope).map_err(|e| invalid(&at("scope"), e))?;
     provider.check_scopes(&scopes).map_err(|e| invalid(&at("scope"), e))?;
     if app_grant == Some("client_credentials") && matches!(provider, Provider::Microsoft(_)) && !scopes.iter().all(|s| s.is_default()) {
@@ -433,6 +441,17 @@ fn connector(id: String, settings: &RawValue, timeout: Duration, get: &dyn Fn(&s
         expiry_margin,
         app,
     })
+}
+
+/// A revocation endpoint: an [`Endpoint`], and `https://` even on loopback, because RFC 7009 §2
+/// requires it and the `oauth2` crate refuses anything else at every revocation.
+fn revocation_endpoint(url: &str) -> Result<Endpoint, String> {
+    let endpoint = Endpoint::parse(url).map_err(|e| e.to_string())?;
+    if endpoint.as_str().starts_with("https://") {
+        Ok(endpoint)
+    } else {
+        Err("must be an https:// URL (RFC 7009 §2), also on loopback".into())
+    }
 }
 
 /// The hex SHA-1 thumbprint (colons and case ignored) as a JWS `x5t`: base64url of its bytes.
@@ -576,12 +595,11 @@ mod tests {
 
     /// `settings()` plus an app-token connector `relay` with `grant`.
     fn with_relay(grant: &str) -> serde_json::Map<String, Value> {
-        let mut map = settings();
-        map["CONNECTORS"]["relay"] = json!({
+        let relay = json!({
             "provider": "microsoft", "tenant": "contoso.onmicrosoft.com", "authority": "http://127.0.0.1:9010",
             "client_id": "relay-client", "scope": "https://outlook.office365.com/.default", "grant": grant
         });
-        map.insert("RELAY_CLIENT_SECRET".into(), json!("relay-s3cr3t"));
+        let mut map = with_connector("relay", relay, json!({}));
         map.insert("RELAY_API_KEYS".into(), json!(format!("{API_KEY}, {API_KEY}-next")));
         map
     }
@@ -648,19 +666,24 @@ mod tests {
         assert!(!debug.contains("mailbox-pa55word") && !debug.contains(API_KEY) && !debug.contains("relay-s3cr3t"), "{debug}");
     }
 
+    /// `settings()` plus connector `id` (`defaults` with `fields` over them) and its client secret.
+    fn with_connector(id: &str, mut connector: Value, fields: Value) -> serde_json::Map<String, Value> {
+        let mut map = settings();
+        for (field, value) in fields.as_object().unwrap() {
+            connector[field] = value.clone();
+        }
+        map["CONNECTORS"][id] = connector;
+        map.insert(format!("{}_CLIENT_SECRET", id.to_uppercase()), json!(format!("{id}-s3cr3t")));
+        map
+    }
+
     /// `settings()` plus a Zoom connector `zoom` with `fields` over its defaults.
     fn with_zoom(fields: Value) -> serde_json::Map<String, Value> {
-        let mut map = settings();
-        let mut zoom = json!({
+        let zoom = json!({
             "provider": "zoom", "client_id": "zoom-client", "scope": "meeting:write",
             "redirect_uris": ["http://localhost:8787/callback"]
         });
-        for (field, value) in fields.as_object().unwrap() {
-            zoom[field] = value.clone();
-        }
-        map["CONNECTORS"]["zoom"] = zoom;
-        map.insert("ZOOM_CLIENT_SECRET".into(), json!("zoom-s3cr3t"));
-        map
+        with_connector("zoom", zoom, fields)
     }
 
     #[test]
@@ -679,6 +702,40 @@ mod tests {
         {
             assert_eq!(failing_setting(&with_zoom(json!({ field: value }))), format!("CONNECTORS.zoom.{field}"), "{value}");
         }
+    }
+
+    /// `settings()` plus a generic connector `idp` with `fields` over its defaults.
+    fn with_generic(fields: Value) -> serde_json::Map<String, Value> {
+        let idp = json!({
+            "provider": "generic", "authorize_url": "https://idp.example/authorize", "token_url": "https://idp.example/token",
+            "client_id": "idp-client", "scope": "openid offline_access", "redirect_uris": ["http://localhost:8787/callback"]
+        });
+        with_connector("idp", idp, fields)
+    }
+
+    #[test]
+    fn generic_revocation_url_is_optional_and_https_only() {
+        let revocation_url = |map| read(&map).unwrap().connector("idp").unwrap().provider.revocation_url();
+        assert_eq!(revocation_url(with_generic(json!({}))), None);
+        assert_eq!(
+            revocation_url(with_generic(json!({ "revocation_url": "https://idp.example/oauth/revoke" }))).as_deref(),
+            Some("https://idp.example/oauth/revoke")
+        );
+        for bad in ["https://idp.example/revoke?x=1", "http://idp.example/revoke", "http://127.0.0.1:9010/revoke", "not a url"] {
+            assert_eq!(failing_setting(&with_generic(json!({ "revocation_url": bad }))), "CONNECTORS.idp.revocation_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn revocation_url_is_refused_where_the_provider_decides_it() {
+        let mut map = with_zoom(json!({ "revocation_url": "https://zoom.us/oauth/revoke" }));
+        assert_eq!(failing_setting(&map), "CONNECTORS.zoom.revocation_url");
+        map["CONNECTORS"]["zoom"].as_object_mut().unwrap().remove("revocation_url");
+        map["CONNECTORS"]["teams"]["revocation_url"] = json!("https://login.microsoftonline.com/common/oauth2/v2.0/logout");
+        assert_eq!(failing_setting(&map), "CONNECTORS.teams.revocation_url");
+        let config = read(&with_zoom(json!({}))).unwrap();
+        assert_eq!(config.connector("zoom").unwrap().provider.revocation_url().as_deref(), Some("https://zoom.us/oauth/revoke"));
+        assert_eq!(config.connector("teams").unwrap().provider.revocation_url(), None);
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod cors;
 mod crypto;
 mod error;
 mod refresh;
+mod revoke;
 // `#[durable_object]` generates undocumented wasm-bindgen glue for `Session`.
 #[allow(missing_docs)]
 mod session;

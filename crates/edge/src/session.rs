@@ -33,6 +33,7 @@ use crate::cors;
 use crate::crypto;
 use crate::error::EdgeError;
 use crate::refresh;
+use crate::revoke;
 use crate::upstream::{self, Grant};
 
 /// Request bodies are small JSON objects; a bigger declared length is refused unread.
@@ -245,7 +246,7 @@ impl Session {
                 self.connect(&config, &handle, connector, request).await
             }
             "refresh" => self.refresh(&config, &handle, connector).await,
-            "disconnect" => self.disconnect(&config, connector).await,
+            "disconnect" => self.disconnect(&config, &handle, connector).await,
             "info" => self.info(&config, &handle).await,
             _ => Err(EdgeError::NotFound),
         }
@@ -296,13 +297,35 @@ impl Session {
         flight
     }
 
-    async fn disconnect(&self, config: &Rc<Config>, id: &str) -> Result<Response, EdgeError> {
+    /// Forgets `id`'s grant, then revokes it at the provider (if it has a revocation endpoint)
+    /// in the background: the answer never waits for, nor depends on, the provider.
+    async fn disconnect(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Response, EdgeError> {
         let inner = &self.inner;
-        config.connector(id)?;
+        let connector = config.connector(id)?;
         inner.live(config, upstream::now()).await?;
+        // Read before it is deleted, and only where it can be revoked. A grant that cannot be
+        // read is forgotten all the same: disconnecting must not depend on it.
+        let revocable = match connector.provider.revocation_url() {
+            Some(_) => inner.grant(config, handle, id).await.unwrap_or_else(|e| {
+                console_error!("mailconnect: not revoking {id}'s grant: reading it failed ({})", e.code());
+                None
+            }),
+            None => None,
+        };
         inner.bump_generation(id);
         inner.grants.borrow_mut().remove(id);
         inner.state.storage().delete(&record_key(id)).await?;
+        if let Some(grant) = revocable {
+            let (config, id) = (config.clone(), id.to_owned());
+            inner.state.wait_until(async move {
+                // Tried once, within the connector's timeout, and never again: the grant is gone
+                // from the session, and a token a failed call leaves valid still ends with its lifetime.
+                let revoked = async { revoke::revoke(config.connector(&id)?, &grant).await };
+                if let Err(e) = revoked.await {
+                    console_error!("mailconnect: revoking {id}'s grant at the provider failed: {}", e.code());
+                }
+            });
+        }
         Ok(Response::from_json(&Disconnected { status: "disconnected".into() })?)
     }
 

@@ -1,5 +1,6 @@
 //! The token endpoint: the `oauth2` client for a connector, its HTTP transport over
-//! `worker::Fetch`, client authentication, and what a token response becomes.
+//! `worker::Fetch` (also for the revocation endpoint), client authentication, and what a token
+//! response becomes.
 //!
 //! # Security
 //! Requests go out without an `Origin` header (with one, Entra treats the redemption as a
@@ -20,7 +21,7 @@ use mailconnect_core::encoding::{base64_decode, base64url};
 use mailconnect_core::{AccessToken, OAuthError, RefreshToken};
 use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
 use oauth2::{
-    AuthType, ClientId, EndpointNotSet, EndpointSet, ExtraTokenFields, HttpRequest, HttpResponse, RequestTokenError, StandardRevocableToken,
+    AuthType, ClientId, EndpointNotSet, EndpointSet, ErrorResponse, ExtraTokenFields, HttpRequest, HttpResponse, RequestTokenError, StandardRevocableToken,
     StandardTokenResponse, TokenResponse as _, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
@@ -62,9 +63,6 @@ pub(crate) type Client<HasTokenUrl = EndpointSet> = oauth2::Client<
     EndpointNotSet,
     HasTokenUrl,
 >;
-
-/// The error `request_async` returns with our transport.
-pub(crate) type TokenError = RequestTokenError<EdgeError, BasicErrorResponse>;
 
 /// What a token endpoint granted, as a session stores it (encrypted).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -159,8 +157,8 @@ pub(crate) async fn client_assertion(connector: &Connector) -> Result<Vec<(&'sta
     Ok(vec![("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()), ("client_assertion", jwt)])
 }
 
-/// Sends one token request. Only a 200 reaches `oauth2`; every other reply becomes an
-/// [`EdgeError`] here, classified by core.
+/// Sends one request to a token (or revocation) endpoint. Only a 200 reaches `oauth2`; every
+/// other reply becomes an [`EdgeError`] here, classified by core.
 pub(crate) async fn send(request: HttpRequest, timeout: Duration) -> Result<HttpResponse, EdgeError> {
     let headers = Headers::new();
     for (name, value) in request.headers() {
@@ -200,8 +198,9 @@ pub(crate) async fn send(request: HttpRequest, timeout: Duration) -> Result<Http
     response.body(body).map_err(|e| EdgeError::UpstreamMalformed(e.to_string()))
 }
 
-/// Unwraps `oauth2`'s error: our transport's own, or a response that did not parse.
-pub(crate) fn token_error(error: TokenError) -> EdgeError {
+/// Unwraps the error `request_async` returns with our transport (of a token or a revocation
+/// request): our transport's own, or a response that did not parse.
+pub(crate) fn token_error<TE: ErrorResponse + 'static>(error: RequestTokenError<EdgeError, TE>) -> EdgeError {
     match error {
         RequestTokenError::Request(e) => e,
         // The body is dropped on purpose.

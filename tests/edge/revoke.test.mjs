@@ -1,0 +1,127 @@
+// POST /oauth/connectors/{id}/disconnect with RFC 7009 revocation at the provider: Zoom's
+// /oauth/revoke, a generic provider's `revocation_url`, none for Microsoft (Entra ID has no such
+// endpoint). The edge forgets the grant, answers, and only then revokes, once, in the background.
+// Revocation endpoints must be https (`oauth2` refuses others), so the OAuth server is reached at
+// `oauth.httpsUrl` (see `https` in harness.mjs). Run: node --test tests/edge/
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { REDIRECT_URI, defaultConnectors, startEdge } from './harness.mjs';
+
+// The stand-in server gives a refresh token only for offline_access, and knows Graph's scopes.
+const SCOPE = 'User.Read offline_access';
+
+describe('disconnect revokes at the provider', () => {
+  let edge;
+  before(async () => {
+    edge = await startEdge({
+      https: true,
+      connectors: (oauth, certificate) => ({
+        ...defaultConnectors(oauth, certificate),
+        zoom: { provider: 'zoom', authority: oauth.httpsUrl, client_id: oauth.clients.secret.id, scope: SCOPE, redirect_uris: [REDIRECT_URI] },
+        idp: {
+          provider: 'generic',
+          authorize_url: `${oauth.httpsUrl}/${oauth.tenantId}/oauth2/v2.0/authorize`,
+          token_url: `${oauth.httpsUrl}/${oauth.tenantId}/oauth2/v2.0/token`,
+          revocation_url: `${oauth.httpsUrl}/${oauth.tenantId}/oauth2/v2.0/revoke`,
+          client_id: oauth.clients.secret.id,
+          client_auth: 'client_secret_post',
+          scope: SCOPE,
+          redirect_uris: [REDIRECT_URI],
+        },
+      }),
+      vars: (oauth) => ({ ZOOM_CLIENT_SECRET: oauth.clients.secret.secret, IDP_CLIENT_SECRET: oauth.clients.secret.secret }),
+    });
+  });
+  after(() => edge?.stop());
+  beforeEach(() => edge.oauth.reset());
+
+  const disconnect = (id, session) => edge.call(`/oauth/connectors/${id}/disconnect`, { session });
+  const connectedIds = async (session) => (await edge.call('/oauth/session', { method: 'GET', session })).body.connectors.map((c) => c.id);
+  const revocations = () => edge.oauth.counters().revocation;
+
+  /** Connects `id` in a new session; resolves to the session and the refresh token the edge got. */
+  async function connected(id) {
+    const before = new Set(edge.oauth.refreshTokens());
+    const { status, body, session } = await edge.connect(id);
+    assert.equal(status, 200, JSON.stringify(body));
+    const held = edge.oauth.refreshTokens().filter((t) => !before.has(t));
+    assert.equal(held.length, 1, 'the code exchange issued one refresh token');
+    return { session, refreshToken: held[0] };
+  }
+
+  /** Waits (at most 10 s) until the server has counted `n` revocation requests. */
+  async function revocationsReach(n) {
+    for (let i = 0; i < 100 && revocations().total < n; i++) await sleep(100);
+    assert.equal(revocations().total, n, JSON.stringify(revocations()));
+  }
+
+  /** The provider's answer to the refresh token, presented by the client itself (HTTP Basic). */
+  async function refreshAtProvider(tokenUrl, refreshToken) {
+    const { id, secret } = edge.oauth.clients.secret;
+    const response = await fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    });
+    return { status: response.status, body: await response.json() };
+  }
+
+  test("disconnecting a Zoom connector revokes the refresh token the edge held, once, with Zoom's HTTP Basic", async () => {
+    const { session, refreshToken } = await connected('zoom');
+    const gone = await disconnect('zoom', session);
+    assert.deepEqual([gone.status, gone.body], [200, { status: 'disconnected' }]);
+    await revocationsReach(1);
+    assert.deepEqual(revocations(), { total: 1, by_token_type_hint: { refresh_token: 1 }, by_auth_method: { client_secret_basic: 1 } });
+    const dead = await refreshAtProvider(`${edge.oauth.url}/oauth/token`, refreshToken);
+    assert.deepEqual([dead.status, dead.body.error, dead.body.error_codes], [400, 'invalid_grant', [70008]]);
+    assert.deepEqual(await connectedIds(session), []);
+    const refresh = await edge.call('/oauth/connectors/zoom/refresh', { session });
+    assert.deepEqual([refresh.status, refresh.body.error], [401, 'not_connected']);
+  });
+
+  test('a generic revocation_url is used with the token endpoint\'s client authentication (client_secret_post)', async () => {
+    const { session, refreshToken } = await connected('idp');
+    assert.deepEqual((await disconnect('idp', session)).body, { status: 'disconnected' });
+    await revocationsReach(1);
+    assert.deepEqual(revocations(), { total: 1, by_token_type_hint: { refresh_token: 1 }, by_auth_method: { client_secret_post: 1 } });
+    const dead = await refreshAtProvider(edge.oauth.tokenUrl(), refreshToken);
+    assert.deepEqual([dead.status, dead.body.error], [400, 'invalid_grant']);
+  });
+
+  test('with the provider down, disconnect still answers and forgets, and revocation is tried once', async () => {
+    const { session, refreshToken } = await connected('zoom');
+    edge.oauth.setMode({ down: true });
+    const gone = await disconnect('zoom', session);
+    assert.deepEqual([gone.status, gone.body], [200, { status: 'disconnected' }]);
+    assert.deepEqual(await connectedIds(session), []);
+    await revocationsReach(1);
+    // No retry: nothing more arrives, and the token the provider never revoked still works there.
+    await sleep(1500);
+    assert.equal(revocations().total, 1);
+    edge.oauth.setMode({ down: false });
+    assert.equal((await refreshAtProvider(`${edge.oauth.url}/oauth/token`, refreshToken)).status, 200);
+  });
+
+  test('disconnect does not wait for a slow provider', async () => {
+    const { session } = await connected('zoom');
+    // Longer than the harness's UPSTREAM_TIMEOUT_MS (2 s): the edge gives up on it.
+    edge.oauth.setMode({ slow: 3000 });
+    const started = Date.now();
+    const gone = await disconnect('zoom', session);
+    assert.deepEqual([gone.status, gone.body], [200, { status: 'disconnected' }]);
+    assert.ok(Date.now() - started < 1500, `disconnect took ${Date.now() - started} ms`);
+    // The server counts the request once it has served it, after its delay; waiting for that
+    // keeps it out of the next test's counters.
+    await revocationsReach(1);
+  });
+
+  test("a Microsoft connector's disconnect makes no revocation call: its refresh token keeps working", async () => {
+    const { session, refreshToken } = await connected('teams');
+    const gone = await disconnect('teams', session);
+    assert.deepEqual([gone.status, gone.body], [200, { status: 'disconnected' }]);
+    await sleep(1000);
+    assert.equal(revocations().total, 0);
+    assert.equal((await refreshAtProvider(edge.oauth.tokenUrl('organizations'), refreshToken)).status, 200);
+  });
+});
