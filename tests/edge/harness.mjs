@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Log, LogLevel, Miniflare, fetch as miniflareFetch } from 'miniflare';
+import { Log, LogLevel, Miniflare } from 'miniflare';
 import { generateCertificateKey, startOAuthServer } from '../support/oauth-server.mjs';
 import { devConnectors } from '../support/stack.mjs';
 
@@ -38,16 +38,12 @@ async function compatibilityDate() {
  * the OAuth server and the certificate to them; a value of `undefined` removes one), connectors (function of the OAuth server and the certificate to the
  * CONNECTORS object; default teams + outlook-mail as in the dev stack), persist (keep Durable
  * Object state in a temporary directory, exposed as `persistDir`; `restart()` then starts workerd
- * afresh on it), https (the OAuth server is also `oauth.httpsUrl`, https://127.0.0.1:{port}, for
- * endpoints that must be https: `oauth2` revokes tokens only there, RFC 7009 §2. workerd's
- * requests to it reach the server over plain http through Miniflare's outbound service, and
- * `authorize` signs in there too. Without it, `oauth.httpsUrl` is undefined).
+ * afresh on it).
  */
 export async function startEdge(options = {}) {
   if (!existsSync(BUILD)) throw new Error(`${BUILD} is missing: run scripts/build-edge.sh first`);
   const certificate = generateCertificateKey();
   const oauth = await startOAuthServer({ redirectUris: [REDIRECT_URI], certificate, ...options.oauth });
-  if (options.https) oauth.httpsUrl = oauth.url.replace(/^http:/, 'https:');
   const connectors = (options.connectors ?? defaultConnectors)(oauth, certificate);
   const bindings = {
     ALLOWED_ORIGINS: ORIGIN,
@@ -72,11 +68,6 @@ export async function startEdge(options = {}) {
     compatibilityDate: await compatibilityDate(),
     durableObjects: { SESSIONS: { className: 'Session', useSQLite: true }, APP_TOKENS: { className: 'AppTokens', useSQLite: true } },
     durableObjectsPersist: persistDir ?? false,
-    ...(options.https && {
-      outboundService: (request) => miniflareFetch(plainHttp(request.url, oauth), {
-        method: request.method, headers: request.headers, body: request.body, redirect: 'manual', duplex: 'half',
-      }),
-    }),
     bindings,
     log: new Log(process.env.MAILCONNECT_TEST_LOG ? LogLevel.DEBUG : LogLevel.NONE),
     // The Worker logs every error it answers; shown only with MAILCONNECT_TEST_LOG=1.
@@ -139,7 +130,7 @@ export function edgeClient(url, oauth, origin = ORIGIN) {
     const info = await call(`/oauth/connectors/${connectorId}`, { method: 'GET' });
     if (info.status !== 200) throw new Error(`connector ${connectorId}: ${JSON.stringify(info.body)}`);
     const verifier = randomBytes(32).toString('base64url');
-    const authorizeUrl = new URL(plainHttp(info.body.authorize_url, oauth));
+    const authorizeUrl = new URL(info.body.authorize_url);
     const params = {
       response_type: 'code',
       client_id: info.body.client_id,
@@ -163,11 +154,6 @@ export function edgeClient(url, oauth, origin = ORIGIN) {
   }
 
   return { call, authorize, connect };
-}
-
-/** `url`, on the OAuth server's plain-http origin if it is on its `httpsUrl`. */
-function plainHttp(url, oauth) {
-  return oauth.httpsUrl && url.startsWith(`${oauth.httpsUrl}/`) ? oauth.url + url.slice(oauth.httpsUrl.length) : url;
 }
 
 function sessionOf(cookies) {

@@ -1,8 +1,7 @@
 // POST /oauth/connectors/{id}/disconnect with RFC 7009 revocation at the provider: Zoom's
 // /oauth/revoke, a generic provider's `revocation_url`, none for Microsoft (Entra ID has no such
 // endpoint). The edge forgets the grant, answers, and only then revokes, once, in the background.
-// Revocation endpoints must be https (`oauth2` refuses others), so the OAuth server is reached at
-// `oauth.httpsUrl` (see `https` in harness.mjs). Run: node --test tests/edge/
+// Run: node --test tests/edge/
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,15 +14,14 @@ describe('disconnect revokes at the provider', () => {
   let edge;
   before(async () => {
     edge = await startEdge({
-      https: true,
       connectors: (oauth, certificate) => ({
         ...defaultConnectors(oauth, certificate),
-        zoom: { provider: 'zoom', authority: oauth.httpsUrl, client_id: oauth.clients.secret.id, scope: SCOPE, redirect_uris: [REDIRECT_URI] },
+        zoom: { provider: 'zoom', authority: oauth.url, client_id: oauth.clients.secret.id, scope: SCOPE, redirect_uris: [REDIRECT_URI] },
         idp: {
           provider: 'generic',
-          authorize_url: `${oauth.httpsUrl}/${oauth.tenantId}/oauth2/v2.0/authorize`,
-          token_url: `${oauth.httpsUrl}/${oauth.tenantId}/oauth2/v2.0/token`,
-          revocation_url: `${oauth.httpsUrl}/${oauth.tenantId}/oauth2/v2.0/revoke`,
+          authorize_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/authorize`,
+          token_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/token`,
+          revocation_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/revoke`,
           client_id: oauth.clients.secret.id,
           client_auth: 'client_secret_post',
           scope: SCOPE,

@@ -21,7 +21,7 @@ use mailconnect_core::encoding::{base64_decode, base64url};
 use mailconnect_core::{AccessToken, OAuthError, RefreshToken};
 use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
 use oauth2::{
-    AuthType, ClientId, EndpointNotSet, EndpointSet, ErrorResponse, ExtraTokenFields, HttpRequest, HttpResponse, RequestTokenError, StandardRevocableToken,
+    AuthType, ClientId, EndpointNotSet, EndpointSet, ExtraTokenFields, HttpRequest, HttpResponse, RequestTokenError, StandardRevocableToken,
     StandardTokenResponse, TokenResponse as _, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,9 @@ pub(crate) type Client<HasTokenUrl = EndpointSet> = oauth2::Client<
     EndpointNotSet,
     HasTokenUrl,
 >;
+
+/// The error `request_async` returns with our transport.
+pub(crate) type TokenError = RequestTokenError<EdgeError, BasicErrorResponse>;
 
 /// What a token endpoint granted, as a session stores it (encrypted).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -198,9 +201,8 @@ pub(crate) async fn send(request: HttpRequest, timeout: Duration) -> Result<Http
     response.body(body).map_err(|e| EdgeError::UpstreamMalformed(e.to_string()))
 }
 
-/// Unwraps the error `request_async` returns with our transport (of a token or a revocation
-/// request): our transport's own, or a response that did not parse.
-pub(crate) fn token_error<TE: ErrorResponse + 'static>(error: RequestTokenError<EdgeError, TE>) -> EdgeError {
+/// Unwraps `oauth2`'s error: our transport's own, or a response that did not parse.
+pub(crate) fn token_error(error: TokenError) -> EdgeError {
     match error {
         RequestTokenError::Request(e) => e,
         // The body is dropped on purpose.
