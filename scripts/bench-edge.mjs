@@ -306,16 +306,12 @@ async function compare(url, origin, oauth, reference) {
   const edge = edgeClient(url, oauth, origin);
   oauth.setMode({ accessTokenTtl: 3600 });
   const session = (await edge.connect('teams')).session;
-  const check = async (response) => {
-    const text = await response.text();
-    if (!response.ok) throw new Error(`HTTP ${response.status}: ${text}`);
-  };
-  const refresh = (base, handle) => () => fetch(`${base}/oauth/connectors/teams/refresh`, {
+  const refresh = (base, handle) => () => ok(fetch(`${base}/oauth/connectors/teams/refresh`, {
     method: 'POST',
     headers: { origin, 'content-type': 'application/json', 'x-mailconnect': '1', cookie: `__Host-mailconnect-session=${handle}` },
     body: '{}',
-  }).then(check);
-  const health = (base) => () => fetch(`${base}/oauth/health`).then(check);
+  }));
+  const health = (base) => () => ok(fetch(`${base}/oauth/health`));
   return {
     health: await paired(RUNS, health(url), health(reference.url)),
     cached: await paired(RUNS, refresh(url, session), refresh(reference.url, randomBytes(32).toString('base64url'))),

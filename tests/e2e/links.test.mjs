@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildCli } from '../support/cli.mjs';
-import { inContext, launchChromium } from '../support/chromium.mjs';
+import { inContext, launchChromium, signIn } from '../support/chromium.mjs';
 import { REPO, startStack } from '../support/stack.mjs';
 
 const run = promisify(execFile);
@@ -60,12 +60,6 @@ async function followFromCrm(context, id) {
   const webmail = await opened;
   await webmail.waitForSelector('#app[data-ready="true"]');
   return webmail;
-}
-
-/** Signs in as the prefilled dev user and accepts the consent page. */
-async function signIn(page) {
-  await page.click('#signin');
-  await page.click('#accept');
 }
 
 const view = (page) => page.getAttribute('.message-view', 'data-state');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { REPO, startStack } from '../support/stack.mjs';
-import { launchChromium } from '../support/chromium.mjs';
+import { inContext, launchChromium, signIn } from '../support/chromium.mjs';
 
 const ARTIFACTS = join(REPO, 'artifacts');
 const TEST = { timeout: 90_000 };
@@ -19,26 +19,22 @@ let browser;
 
 /** A fresh context with Teams connected through the popup, on the calendar view. */
 async function inCalendar(fn) {
-  const context = await browser.newContext();
-  try {
+  return inContext(browser, async (context) => {
     const page = await context.newPage();
     await page.goto(`${stack.url}/?view=settings`);
     await page.waitForSelector('#app[data-ready="true"]');
-    const popup = page.waitForEvent('popup');
+    const opened = page.waitForEvent('popup');
     await page.click(`${TEAMS} .switch`);
-    const signIn = await popup;
-    const closed = signIn.waitForEvent('close');
-    await signIn.click('#signin');
-    await signIn.click('#accept');
+    const popup = await opened;
+    const closed = popup.waitForEvent('close');
+    await signIn(popup);
     await closed;
     await page.waitForSelector(`${TEAMS}[data-state="connected"]`);
     await page.goto(`${stack.url}/?view=calendar`);
     await page.waitForSelector('#app[data-ready="true"]');
     await page.waitForSelector('#meeting-form');
-    return await fn(page);
-  } finally {
-    await context.close();
-  }
+    return fn(page);
+  });
 }
 
 /** Fills the form's fields that are given (datetime-local values: YYYY-MM-DDTHH:MM). */

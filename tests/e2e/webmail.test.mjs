@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO, startStack } from '../support/stack.mjs';
-import { inContext, launchChromium } from '../support/chromium.mjs';
+import { inContext, launchChromium, signIn } from '../support/chromium.mjs';
 
 const ARTIFACTS = join(REPO, 'artifacts');
 const TEST = { timeout: 90_000 };
@@ -33,12 +33,6 @@ async function startConnect(page, id = 'teams') {
   const popup = page.waitForEvent('popup');
   await page.click(`${card(id)} .switch`);
   return popup;
-}
-
-/** Signs in as the prefilled dev user and answers the consent page. */
-async function signIn(popup, decision = 'accept') {
-  await popup.click('#signin');
-  await popup.click(decision === 'accept' ? '#accept' : '#deny');
 }
 
 async function connectViaPopup(page, id = 'teams') {

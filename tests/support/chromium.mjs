@@ -39,3 +39,12 @@ export async function inContext(browser, fn) {
     await context.close();
   }
 }
+
+/**
+ * Signs in as the prefilled dev user on the local OAuth server's login page (tests/support/
+ * oauth-server.mjs), in a popup or a redirected tab, and answers its consent page.
+ */
+export async function signIn(page, decision = 'accept') {
+  await page.click('#signin');
+  await page.click(decision === 'accept' ? '#accept' : '#deny');
+}

@@ -28,8 +28,26 @@ function checkedBase(base) {
   return base;
 }
 
-/** Form-decoded pairs, as core's `form_parse` (and the browser's URLSearchParams) read them. */
-const pairs = (query) => new URLSearchParams(query);
+/** The parameters a message link may carry, in the order `fromParams` takes them. */
+const LINK_KEYS = ["mid", "folder", "uidvalidity", "uid"];
+
+/**
+ * `[mid, folder, uidvalidity, uid]` (each `null` when absent) of `url` when it is `base` followed
+ * by a query, else `undefined`. The query is form-decoded as core's `form_parse` reads it (the
+ * browser's URLSearchParams does the same); a fragment is ignored.
+ */
+function linkParams(url, base) {
+  if (!url.startsWith(`${base}?`)) return undefined;
+  const params = new URLSearchParams(url.slice(base.length + 1).split("#")[0]);
+  return LINK_KEYS.map((k) => params.get(k));
+}
+
+/** The link `linkParams` found: a Message-ID alone, or folder, UIDVALIDITY and UID together. */
+function fromParams([mid, folder, uidvalidity, uid]) {
+  if (mid !== null && folder === null && uidvalidity === null && uid === null) return messageIdLink(mid);
+  if (mid === null && folder !== null && uidvalidity !== null && uid !== null) return uidLink(folder, uidvalidity, uid);
+  throw invalidLink();
+}
 
 /** UTF-8 length, the unit of core's limits. */
 const bytes = (s) => new TextEncoder().encode(s).length;
@@ -60,14 +78,11 @@ export function parseMessageLink(input, base) {
   if (link.startsWith("mid:")) {
     // A `mid:message/content` URL names a part of a message, not a message.
     if (link.includes("/")) throw invalidLink();
-    return messageIdLink(pairs(`m=${link.slice(4).replaceAll("+", "%2B")}`).get("m") ?? "");
+    return messageIdLink(new URLSearchParams(`m=${link.slice(4).replaceAll("+", "%2B")}`).get("m") ?? "");
   }
-  if (!link.startsWith(`${base}?`)) throw invalidLink();
-  const params = pairs(link.slice(base.length + 1).split("#")[0]);
-  const [mid, folder, uidvalidity, uid] = ["mid", "folder", "uidvalidity", "uid"].map((k) => params.get(k));
-  if (mid !== null && folder === null && uidvalidity === null && uid === null) return messageIdLink(mid);
-  if (mid === null && folder !== null && uidvalidity !== null && uid !== null) return uidLink(folder, uidvalidity, uid);
-  throw invalidLink();
+  const params = linkParams(link, base);
+  if (!params) throw invalidLink();
+  return fromParams(params);
 }
 
 /** The webmail URL under `base` that opens `link` (core's `MessageLink::to_url`). */
@@ -92,11 +107,8 @@ export function messageLinkUrl(link, base) {
  */
 export function linkedMessage(base) {
   checkedBase(base);
-  const here = location.href;
-  if (!here.startsWith(`${base}?`)) return undefined;
-  const params = pairs(here.slice(base.length + 1).split("#")[0]);
-  if (!["mid", "folder", "uidvalidity", "uid"].some((k) => params.has(k))) return undefined;
-  return parseMessageLink(here, base);
+  const params = linkParams(location.href, base);
+  return params && params.some((v) => v !== null) ? fromParams(params) : undefined;
 }
 
 // ---- mailto: ----------------------------------------------------------------------------------
