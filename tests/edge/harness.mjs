@@ -1,4 +1,5 @@
-// Runs the built edge Worker (crates/edge/build, from scripts/build-edge.sh) in workerd through
+// Runs the built edge Worker (crates/edge/build, from scripts/build-edge.sh, behind its entry
+// module crates/edge/entry.mjs, as wrangler.toml's `main`) in workerd through
 // Miniflare, against the Entra-like OAuth server of tests/support/oauth-server.mjs, both on
 // 127.0.0.1 ports of their own. Each test file starts what it needs with `startEdge()` and stops
 // it with `edge.stop()`; nothing is left running.
@@ -20,6 +21,7 @@ import { devConnectors } from '../support/stack.mjs';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = join(REPO, 'crates/edge/build/index.js');
+const ENTRY = join(REPO, 'crates/edge/entry.mjs');
 
 /** The origin the tests' "webmail" runs at, and its callback. */
 export const ORIGIN = 'http://localhost:8787';
@@ -63,8 +65,9 @@ export async function startEdge(options = {}) {
     host: '127.0.0.1',
     port: 0,
     modules: true,
-    scriptPath: BUILD,
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    scriptPath: ENTRY,
+    // worker-build's index.js is an ES module, which Miniflare's default rules would read as CommonJS.
+    modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: await compatibilityDate(),
     durableObjects: { SESSIONS: { className: 'Session', useSQLite: true }, APP_TOKENS: { className: 'AppTokens', useSQLite: true } },
     durableObjectsPersist: persistDir ?? false,

@@ -22,20 +22,17 @@ use std::rc::Rc;
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use mailconnect_core::contract::{AppTokenRequest, AppTokenResponse};
 use mailconnect_core::{xoauth2, xoauth2_pop3};
-use wasm_bindgen::JsValue;
-use worker::{durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, RouteContext, State};
+use wasm_bindgen::prelude::*;
+use worker::{durable_object, DurableObject, Env, Request, Response, RouteContext, State};
 
 use crate::client_credentials;
 use crate::config::{AppGrant, Config, Connector};
 use crate::cors;
 use crate::error::EdgeError;
+use crate::rpc::{self, Answer};
 use crate::session::{parse, read_body};
 use crate::upstream::{self, Grant};
 
-/// The Worker-to-object header naming the client, for the failure count.
-const CLIENT_HEADER: &str = "x-mailconnect-client";
-/// Headers of the object's answer that the Worker passes on.
-const PASSED_HEADERS: [&str; 3] = ["content-type", "www-authenticate", "retry-after"];
 /// Bad keys a client may present per window before it is refused with 429.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW_SECONDS: u64 = 60;
@@ -62,29 +59,21 @@ pub(crate) async fn app_token(mut req: Request, ctx: RouteContext<Rc<Config>>) -
         // Only without Cloudflare in front (local runs): the key's first characters, which are no secret.
         None => format!("key:{}", bearer(&authorization).chars().take(8).collect::<String>()),
     };
-    let namespace = ctx
-        .env
-        .durable_object("APP_TOKENS")
-        .map_err(|_| EdgeError::Config { setting: "APP_TOKENS".into(), problem: "the Durable Object binding for class AppTokens is missing".into() })?;
-    let stub = namespace.get_by_name(&format!("app-tokens/{id}"))?;
-    let headers = Headers::new();
-    headers.set(CLIENT_HEADER, &client)?;
-    if !authorization.is_empty() {
-        headers.set("authorization", &authorization)?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))));
-    let answer = stub.fetch_with_request(Request::new_with_init(&format!("https://app-tokens/{id}"), &init)?).await?;
-    // The object's headers are immutable; ours get `no-store` and friends afterwards.
-    let headers = Headers::new();
-    for name in PASSED_HEADERS {
-        if let Some(value) = answer.headers().get(name)? {
-            headers.set(name, &value)?;
-        }
-    }
-    let status = answer.status_code();
-    let (_, body) = answer.into_parts();
-    Ok(Response::builder().with_status(status).with_headers(headers).body(body))
+    let stub: AppTokensStub = rpc::stub(&ctx.env, "APP_TOKENS", "AppTokens", &format!("app-tokens/{id}"))?;
+    // Copied into a buffer of its own: RPC would copy the whole buffer behind a view, here all of wasm memory.
+    let body = js_sys::Uint8Array::from(body.as_slice());
+    rpc::answered(stub.call(id, &client, &authorization, &body)).await
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The Worker's view of an [`AppTokens`] (over RPC, see [`rpc`]).
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type AppTokensStub;
+
+    /// [`AppTokens::call`].
+    #[wasm_bindgen(method, catch)]
+    async fn call(this: &AppTokensStub, connector: &str, client: &str, authorization: &str, body: &js_sys::Uint8Array) -> Result<JsValue, JsValue>;
 }
 
 /// The key in `Authorization: Bearer <key>`; empty if there is none.
@@ -150,33 +139,39 @@ impl DurableObject for AppTokens {
         AppTokens { inner: Rc::new(inner) }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        Ok(self.serve(&mut req).await.unwrap_or_else(EdgeError::into_response))
+    /// The Worker calls [`AppTokens::call`] over RPC only; `fetch` is the trait's.
+    async fn fetch(&self, _req: Request) -> worker::Result<Response> {
+        Ok(EdgeError::NotFound.into_response())
+    }
+}
+
+#[wasm_bindgen]
+impl AppTokens {
+    /// The RPC method: an app token for `connector`, for the caller with `authorization` (the
+    /// request's header, or empty), named `client` for the failure count; `body` is the request's.
+    pub async fn call(&self, connector: String, client: String, authorization: String, body: js_sys::Uint8Array) -> Answer {
+        Answer::of(self.serve(&connector, &client, &authorization, &body.to_vec()).await)
     }
 }
 
 impl AppTokens {
-    async fn serve(&self, req: &mut Request) -> Result<Response, EdgeError> {
+    async fn serve(&self, id: &str, client: &str, authorization: &str, body: &[u8]) -> Result<AppTokenResponse, EdgeError> {
         let config = Config::load(&self.inner.env)?;
-        let id = req.path().trim_start_matches('/').to_owned();
-        let (connector, app) = config.app_connector(&id)?;
-        let client = req.headers().get(CLIENT_HEADER)?.unwrap_or_default();
-        self.inner.check_failures(&client, upstream::now())?;
-        let authorization = req.headers().get("authorization")?.unwrap_or_default();
-        if !app.api_keys.verify(bearer(&authorization))? {
-            self.inner.record_failure(client, upstream::now());
+        let (connector, app) = config.app_connector(id)?;
+        self.inner.check_failures(client, upstream::now())?;
+        if !app.api_keys.verify(bearer(authorization))? {
+            self.inner.record_failure(client.to_owned(), upstream::now());
             return Err(EdgeError::ApiKey);
         }
-        let body = req.bytes().await?;
         // An empty body is `{}`: a token without XOAUTH2 strings.
-        let request: AppTokenRequest = if body.is_empty() { AppTokenRequest::default() } else { parse(&body)? };
+        let request: AppTokenRequest = if body.is_empty() { AppTokenRequest::default() } else { parse(body)? };
         let user = request.user.map(check_user).transpose()?;
         let key = cache_key(connector, app);
         let now = upstream::now();
         let cached = self.inner.tokens.borrow().get(&key).filter(|g| g.is_fresh(now, connector.expiry_margin)).cloned();
         let grant = match cached {
             Some(grant) => grant,
-            None => self.flight(&config, &id, key).await?,
+            None => self.flight(&config, id, key).await?,
         };
         let now = upstream::now();
         let token = grant.access_token.expose();
@@ -187,7 +182,7 @@ impl AppTokens {
             Some(user) => (Some(sasl(xoauth2, user)?), Some(sasl(xoauth2_pop3, user)?)),
             None => (None, None),
         };
-        Ok(Response::from_json(&AppTokenResponse {
+        Ok(AppTokenResponse {
             access_token: grant.access_token.clone(),
             token_type: "Bearer".into(),
             expires_in: grant.expires_at.saturating_sub(now),
@@ -195,7 +190,7 @@ impl AppTokens {
             scope: grant.scope.clone(),
             xoauth2,
             xoauth2_pop3,
-        })?)
+        })
     }
 
     /// Joins the upstream request in progress for `key`, or starts it. Created and registered

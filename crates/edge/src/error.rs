@@ -195,6 +195,30 @@ impl EdgeError {
     /// The response for this error: a fitting status and an [`ErrorBody`]. The details are
     /// logged here and never sent.
     pub fn into_response(self) -> Response {
+        let headers = Headers::new();
+        // Plain header names and values: setting them cannot fail.
+        let _ = headers.set("content-type", "application/json");
+        if let Some((name, value)) = self.header() {
+            let _ = headers.set(name, &value);
+        }
+        let (status, json) = self.into_status_and_body();
+        Response::builder().with_status(status).with_headers(headers).fixed(json.into_bytes())
+    }
+
+    /// The header this error's response needs besides the content type, if any.
+    pub(crate) fn header(&self) -> Option<(&'static str, String)> {
+        match self {
+            // RFC 6750 §3: a 401 names the scheme it wants.
+            EdgeError::ApiKey => Some(("www-authenticate", "Bearer realm=\"mailconnect\"".into())),
+            EdgeError::TooManyFailures { retry_after } => Some(("retry-after", retry_after.to_string())),
+            _ => None,
+        }
+    }
+
+    /// The status and the JSON [`ErrorBody`] of [`into_response`](Self::into_response), for a
+    /// Durable Object's answer (with [`header`](Self::header)). The details are logged here and
+    /// never sent.
+    pub(crate) fn into_status_and_body(self) -> (u16, String) {
         let status = self.status();
         if status >= 500 {
             console_error!("mailconnect: {} ({status}): {self}", self.code());
@@ -207,27 +231,14 @@ impl EdgeError {
             error_description: self.description(),
             action,
             retryable: action.retryable(),
-            error_codes: match &self {
-                EdgeError::Provider { error, .. } if !error.codes.is_empty() => Some(error.codes.clone()),
+            error_codes: match self {
+                EdgeError::Provider { error, .. } if !error.codes.is_empty() => Some(error.codes),
                 _ => None,
             },
         };
-        // Plain strings and numbers always serialize, and these header names and values are
-        // valid, so this path cannot fail and never turns into the runtime's own 500 page.
-        let json = serde_json::to_vec(&body).unwrap_or_default();
-        let headers = Headers::new();
-        let _ = headers.set("content-type", "application/json");
-        match &self {
-            // RFC 6750 §3: a 401 names the scheme it wants.
-            EdgeError::ApiKey => {
-                let _ = headers.set("www-authenticate", "Bearer realm=\"mailconnect\"");
-            }
-            EdgeError::TooManyFailures { retry_after } => {
-                let _ = headers.set("retry-after", &retry_after.to_string());
-            }
-            _ => {}
-        }
-        Response::builder().with_status(status).with_headers(headers).fixed(json)
+        // Plain strings and numbers always serialize, so this path cannot fail and never turns
+        // into the runtime's own 500 page.
+        (status, serde_json::to_string(&body).unwrap_or_default())
     }
 }
 

@@ -39,6 +39,7 @@ mod crypto;
 mod error;
 mod refresh;
 mod revoke;
+mod rpc;
 // `#[durable_object]` generates undocumented wasm-bindgen glue for `Session`.
 #[allow(missing_docs)]
 mod session;

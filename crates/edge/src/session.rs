@@ -17,15 +17,15 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
-use mailconnect_core::contract::{Connection, Disconnected, SessionInfo, TokenRequest, SESSION_COOKIE};
+use mailconnect_core::contract::{Connection, Disconnected, SessionInfo, TokenRequest, TokenResponse, SESSION_COOKIE};
 use mailconnect_core::encoding::{base64_decode, base64url};
 use mailconnect_core::SessionId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use web_sys::CryptoKey;
-use worker::{console_error, durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, RouteContext, ScheduledTime, State};
+use worker::{console_error, durable_object, DurableObject, Env, Request, Response, RouteContext, ScheduledTime, State};
 
 use crate::auth_code;
 use crate::config::Config;
@@ -34,14 +34,11 @@ use crate::crypto;
 use crate::error::EdgeError;
 use crate::refresh;
 use crate::revoke;
+use crate::rpc::{self, Answer};
 use crate::upstream::{self, Grant};
 
 /// Request bodies are small JSON objects; a bigger declared length is refused unread.
 const BODY_LIMIT: usize = 8 * 1024;
-/// The Worker-to-object header that carries the handle.
-const HANDLE_HEADER: &str = "x-mailconnect-handle";
-/// Set by the object when the session is gone, so the Worker clears the cookie.
-const ENDED_HEADER: &str = "x-mailconnect-session-ended";
 
 // ---------------------------------------------------------------------------------------------
 // Worker side: the routes.
@@ -56,7 +53,9 @@ pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Re
         Some(handle) => handle,
         None => SessionId::new(base64url(&crypto::random::<32>()?)),
     };
-    let mut response = call(&ctx.env, &handle, "token", &connector.id, Some(body)).await?;
+    // Valid UTF-8: it was just parsed as JSON.
+    let request = String::from_utf8_lossy(&body);
+    let mut response = call(&ctx.env, &handle, Op::Token, &connector.id, Some(&request)).await?;
     if response.status_code() == 200 {
         // Sent on every connect, so a session started again under an old handle gets a full lifetime.
         let cookie = format!("{SESSION_COOKIE}={}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Strict", handle.expose(), ctx.data.session_max);
@@ -67,27 +66,29 @@ pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Re
 
 /// `POST /oauth/connectors/{id}/refresh`.
 pub(crate) async fn refresh(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
-    connector_call(req, ctx, "refresh").await
+    let (handle, id) = connector_session(req, &ctx).await?;
+    call(&ctx.env, &handle, Op::Refresh, &id, None).await
 }
 
 /// `POST /oauth/connectors/{id}/disconnect`.
 pub(crate) async fn disconnect(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
-    connector_call(req, ctx, "disconnect").await
+    let (handle, id) = connector_session(req, &ctx).await?;
+    call(&ctx.env, &handle, Op::Disconnect, &id, None).await
 }
 
-async fn connector_call(mut req: Request, ctx: RouteContext<Rc<Config>>, op: &str) -> Result<Response, EdgeError> {
+/// The checks of refresh and disconnect; their session's handle and the connector's id.
+async fn connector_session(mut req: Request, ctx: &RouteContext<Rc<Config>>) -> Result<(SessionId, String), EdgeError> {
     cors::check_write(&req, &ctx.data)?;
     let connector = ctx.data.connector(ctx.param("id").map_or("", String::as_str))?;
     parse::<Empty>(&read_body(&mut req).await?)?;
-    let handle = handle(&req).ok_or(EdgeError::NoSession)?;
-    call(&ctx.env, &handle, op, &connector.id, None).await
+    Ok((handle(&req).ok_or(EdgeError::NoSession)?, connector.id.clone()))
 }
 
 /// `GET /oauth/session`: the connected connectors; none without a (live) session.
 pub(crate) async fn info(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
     cors::check_read(&req, &ctx.data)?;
     match handle(&req) {
-        Some(handle) => call(&ctx.env, &handle, "info", "", None).await,
+        Some(handle) => call(&ctx.env, &handle, Op::Info, "", None).await,
         None => Ok(Response::from_json(&SessionInfo::default())?),
     }
 }
@@ -122,40 +123,77 @@ fn handle(req: &Request) -> Option<SessionId> {
     (value.len() == 43 && base64_decode(value).is_some()).then(|| SessionId::new(value))
 }
 
-/// Calls the session's object and answers with its status and body under headers of our own
-/// (the object's are immutable), clearing the cookie when the session is gone.
-async fn call(env: &Env, handle: &SessionId, op: &str, connector: &str, body: Option<Vec<u8>>) -> Result<Response, EdgeError> {
-    let namespace = env
-        .durable_object("SESSIONS")
-        .map_err(|_| EdgeError::Config { setting: "SESSIONS".into(), problem: "the Durable Object binding for class Session is missing".into() })?;
+/// Calls the session's object; its answer is the response.
+async fn call(env: &Env, handle: &SessionId, op: Op, connector: &str, request: Option<&str>) -> Result<Response, EdgeError> {
     // Named by a hash: the handle itself is never stored, not even as an object name.
     let name = base64url(&Sha256::digest(format!("mailconnect/session/{}", handle.expose())));
-    let stub = namespace.get_by_name(&name)?;
-    let headers = Headers::new();
-    headers.set(HANDLE_HEADER, handle.expose())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(body.map(|b| JsValue::from(js_sys::Uint8Array::from(b.as_slice()))));
-    let answer = stub.fetch_with_request(Request::new_with_init(&format!("https://session/{op}/{connector}"), &init)?).await?;
-    let ended = answer.headers().has(ENDED_HEADER)?;
-    if ended && op == "info" {
-        let mut response = Response::from_json(&SessionInfo::default())?;
-        clear_cookie(&mut response)?;
-        return Ok(response);
-    }
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    let status = answer.status_code();
-    // The body streams through without being copied into the Worker's memory.
-    let (_, body) = answer.into_parts();
-    let mut response = Response::builder().with_status(status).with_headers(headers).body(body);
-    if ended {
-        clear_cookie(&mut response)?;
-    }
-    Ok(response)
+    let stub: SessionStub = rpc::stub(env, "SESSIONS", "Session", &name)?;
+    rpc::answered(stub.call(op, handle.expose(), connector, request)).await
 }
 
-fn clear_cookie(response: &mut Response) -> Result<(), EdgeError> {
-    Ok(response.headers_mut().append("set-cookie", &format!("{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict"))?)
+/// What the Worker asks of the object (over RPC, see [`rpc`]): the operation of one of the
+/// session routes.
+#[wasm_bindgen]
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// Exchange a code (the request is the JSON of a [`TokenRequest`]).
+    Token,
+    /// A fresh access token.
+    Refresh,
+    /// Forget the connector's grant.
+    Disconnect,
+    /// The connected connectors.
+    Info,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The Worker's view of a [`Session`].
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type SessionStub;
+
+    /// [`Session::call`].
+    #[wasm_bindgen(method, catch)]
+    async fn call(this: &SessionStub, op: Op, handle: &str, connector: &str, request: Option<&str>) -> Result<JsValue, JsValue>;
+}
+
+/// `result` as the object's answer; when the session is gone, the cookie goes too.
+fn answer<T: Serialize>(result: Result<T, EdgeError>) -> Answer {
+    let ended = matches!(result, Err(EdgeError::SessionExpired));
+    answer_ended(Answer::of(result), ended)
+}
+
+fn answer_ended(answer: Answer, ended: bool) -> Answer {
+    if ended {
+        answer.add_header("set-cookie", &format!("{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict"));
+    }
+    answer
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// The RPC method: does `op` for `connector` (empty for [`Op::Info`]) with the request the
+    /// Worker checked. The handle comes with each call, for the session's key, and is never stored.
+    pub async fn call(&self, op: Op, handle: String, connector: String, request: Option<String>) -> Answer {
+        let handle = SessionId::new(handle);
+        let config = match Config::load(&self.inner.env) {
+            Ok(config) => config,
+            Err(e) => return Answer::of::<()>(Err(e)),
+        };
+        match op {
+            Op::Token => {
+                let request = parse(request.unwrap_or_default().as_bytes());
+                answer(async { self.connect(&config, &handle, &connector, request?).await }.await)
+            }
+            Op::Refresh => answer(self.refresh(&config, &handle, &connector).await),
+            Op::Disconnect => answer(self.disconnect(&config, &handle, &connector).await),
+            Op::Info => match self.info(&config, &handle).await {
+                // No session: nothing is connected.
+                Err(EdgeError::SessionExpired) => answer_ended(Answer::of(Ok(SessionInfo::default())), true),
+                result => answer(result),
+            },
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,14 +255,9 @@ impl DurableObject for Session {
         Session { inner: Rc::new(inner) }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let result = self.serve(&mut req).await;
-        let ended = matches!(result, Err(EdgeError::SessionExpired));
-        let mut response = result.unwrap_or_else(EdgeError::into_response);
-        if ended {
-            response.headers_mut().set(ENDED_HEADER, "1")?;
-        }
-        Ok(response)
+    /// The Worker calls [`Session::call`] over RPC only; `fetch` is the trait's.
+    async fn fetch(&self, _req: Request) -> worker::Result<Response> {
+        Ok(EdgeError::NotFound.into_response())
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
@@ -235,24 +268,7 @@ impl DurableObject for Session {
 }
 
 impl Session {
-    async fn serve(&self, req: &mut Request) -> Result<Response, EdgeError> {
-        let config = Config::load(&self.inner.env)?;
-        let handle = SessionId::new(req.headers().get(HANDLE_HEADER)?.ok_or(EdgeError::NoSession)?);
-        let path = req.path();
-        let (op, connector) = path.trim_start_matches('/').split_once('/').unwrap_or_default();
-        match op {
-            "token" => {
-                let request = parse::<TokenRequest>(&req.bytes().await?)?;
-                self.connect(&config, &handle, connector, request).await
-            }
-            "refresh" => self.refresh(&config, &handle, connector).await,
-            "disconnect" => self.disconnect(&config, &handle, connector).await,
-            "info" => self.info(&config, &handle).await,
-            _ => Err(EdgeError::NotFound),
-        }
-    }
-
-    async fn connect(&self, config: &Rc<Config>, handle: &SessionId, id: &str, request: TokenRequest) -> Result<Response, EdgeError> {
+    async fn connect(&self, config: &Rc<Config>, handle: &SessionId, id: &str, request: TokenRequest) -> Result<TokenResponse, EdgeError> {
         let inner = &self.inner;
         let grant = auth_code::exchange(config.connector(id)?, request).await?;
         let now = upstream::now();
@@ -263,10 +279,10 @@ impl Session {
         }
         inner.bump_generation(id);
         inner.store(config, handle, id, &grant).await?;
-        Ok(Response::from_json(&grant.to_response(now))?)
+        Ok(grant.to_response(now))
     }
 
-    async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Response, EdgeError> {
+    async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<TokenResponse, EdgeError> {
         let inner = &self.inner;
         let margin = config.connector(id)?.expiry_margin;
         inner.live(config, upstream::now()).await?;
@@ -276,7 +292,7 @@ impl Session {
             Some(grant) => grant,
             None => self.flight(config, handle, id).await?,
         };
-        Ok(Response::from_json(&grant.to_response(upstream::now()))?)
+        Ok(grant.to_response(upstream::now()))
     }
 
     /// Joins the refresh in progress for `id`, or starts it. Created and registered without an
@@ -299,7 +315,7 @@ impl Session {
 
     /// Forgets `id`'s grant, then revokes it at the provider (if it has a revocation endpoint)
     /// in the background: the answer never waits for, nor depends on, the provider.
-    async fn disconnect(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Response, EdgeError> {
+    async fn disconnect(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Disconnected, EdgeError> {
         let inner = &self.inner;
         let connector = config.connector(id)?;
         inner.live(config, upstream::now()).await?;
@@ -326,10 +342,10 @@ impl Session {
                 }
             });
         }
-        Ok(Response::from_json(&Disconnected { status: "disconnected".into() })?)
+        Ok(Disconnected { status: "disconnected".into() })
     }
 
-    async fn info(&self, config: &Rc<Config>, handle: &SessionId) -> Result<Response, EdgeError> {
+    async fn info(&self, config: &Rc<Config>, handle: &SessionId) -> Result<SessionInfo, EdgeError> {
         let inner = &self.inner;
         inner.live(config, upstream::now()).await?;
         let mut connectors = Vec::new();
@@ -338,7 +354,7 @@ impl Session {
                 connectors.push(Connection { id: id.to_owned(), account: grant.account });
             }
         }
-        Ok(Response::from_json(&SessionInfo { connectors })?)
+        Ok(SessionInfo { connectors })
     }
 }
 
