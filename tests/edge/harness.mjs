@@ -20,7 +20,7 @@ import { generateCertificateKey, startOAuthServer } from '../support/oauth-serve
 import { devConnectors } from '../support/stack.mjs';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BUILD = join(REPO, 'crates/edge/build/index.js');
+export const BUILD = join(REPO, 'crates/edge/build/index.js');
 const ENTRY = join(REPO, 'crates/edge/entry.mjs');
 
 /** The origin the tests' "webmail" runs at, and its callback. */
@@ -40,7 +40,7 @@ async function compatibilityDate() {
  * the OAuth server and the certificate to them; a value of `undefined` removes one), connectors (function of the OAuth server and the certificate to the
  * CONNECTORS object; default teams + outlook-mail as in the dev stack), persist (keep Durable
  * Object state in a temporary directory, exposed as `persistDir`; `restart()` then starts workerd
- * afresh on it).
+ * afresh on it), script (the main module; default crates/edge/entry.mjs, as in wrangler.toml).
  */
 export async function startEdge(options = {}) {
   if (!existsSync(BUILD)) throw new Error(`${BUILD} is missing: run scripts/build-edge.sh first`);
@@ -65,7 +65,7 @@ export async function startEdge(options = {}) {
     host: '127.0.0.1',
     port: 0,
     modules: true,
-    scriptPath: ENTRY,
+    scriptPath: options.script ?? ENTRY,
     // worker-build's index.js is an ES module, which Miniflare's default rules would read as CommonJS.
     modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: await compatibilityDate(),

@@ -1,8 +1,10 @@
 // GET /oauth/health, what every response carries (CORS, no-store), the JSON 404/405 and the
-// CORS preflight; and settings that are missing or malformed. Run: node --test tests/edge/
+// CORS preflight; and settings that are missing or malformed, the main module among them. Run:
+// node --test tests/edge/
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultConnectors, ORIGIN, startEdge } from './harness.mjs';
+import { randomBytes } from 'node:crypto';
+import { BUILD, defaultConnectors, ORIGIN, startEdge } from './harness.mjs';
 
 describe('health, errors and CORS', () => {
   let edge;
@@ -107,5 +109,17 @@ describe('settings', () => {
 
   test('an origin with a path is not an origin', async () => {
     assertConfigurationError(await healthWith({ ALLOWED_ORIGINS: `${ORIGIN}/app` }), 'ALLOWED_ORIGINS');
+  });
+
+  test("a Worker deployed without its entry module names wrangler.toml's main instead of failing obscurely", async () => {
+    const edge = await startEdge({ script: BUILD });
+    try {
+      const session = randomBytes(32).toString('base64url');
+      const answer = await edge.call('/oauth/connectors/teams/refresh', { session });
+      assertConfigurationError(answer, 'main');
+      assert.match(answer.body.error_description, /crates\/edge\/entry\.mjs/);
+    } finally {
+      await edge.stop();
+    }
   });
 });

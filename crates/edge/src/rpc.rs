@@ -88,12 +88,19 @@ pub(crate) fn stub<T: JsCast>(env: &Env, binding: &str, class: &str, name: &str)
 }
 
 /// The response for what `call` resolved to. A call that fails in the runtime (the object reset
-/// or overloaded) is a retryable 503.
+/// or overloaded) is a retryable 503; a Worker deployed without its entry module, whose objects
+/// therefore refuse RPC, is a configuration error naming `main`.
 pub(crate) async fn answered(call: impl Future<Output = Result<JsValue, JsValue>>) -> Result<Response, EdgeError> {
     match call.await {
         Ok(answer) => answer.unchecked_into::<Answer>().into_response(),
         Err(e) => {
             let reason = e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
+            if reason.contains("does not support RPC") {
+                return Err(EdgeError::Config {
+                    setting: "main".into(),
+                    problem: "wrangler.toml must name crates/edge/entry.mjs as the Worker's main module, not worker-build's output".into(),
+                });
+            }
             Err(EdgeError::Internal(format!("a Durable Object call failed: {reason}")))
         }
     }
