@@ -18,8 +18,10 @@
 // measured under wrangler dev on this machine earlier: health 2.2 ms p50, cached refresh 3.0 ms,
 // refresh going upstream ~10 ms over a direct call. wrangler dev's overhead moves with the
 // machine's load, so such a Worker (REFERENCE_WORKER below) runs beside ours under the same
-// wrangler dev, and health and cached refresh are timed on both in alternation: one call to
-// each per round, so both see the same load.
+// wrangler dev, and health and refresh are timed on both in alternation: one call to each per
+// round, so all see the same load. The reference's cached refresh is timed twice: calling its
+// Durable Object with fetch, as a straightforward Worker does, and over Workers RPC, as ours does;
+// its refresh going upstream (over RPC) is timed beside ours and beside the direct call.
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { freePort, REPO, startStack } from '../tests/support/stack.mjs';
+import { freePort, REPO, startStack, TEAMS_SCOPE } from '../tests/support/stack.mjs';
 import { defaultConnectors, edgeClient, startEdge } from '../tests/edge/harness.mjs';
 import { randomBytes } from 'node:crypto';
 
@@ -72,6 +74,12 @@ async function ok(promise) {
   return text ? JSON.parse(text) : undefined;
 }
 
+/** A call of the teams connector's client to the provider's token endpoint, without a Worker. */
+function directToken(oauth, form) {
+  const basic = `Basic ${Buffer.from(`${oauth.clients.secret.id}:${oauth.clients.secret.secret}`).toString('base64')}`;
+  return ok(fetch(oauth.tokenUrl('organizations'), { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) }));
+}
+
 /** Runs every measurement against one Worker (base URL `url`, webmail origin `origin`; `app`:
  * the app-token connector id and its API key). */
 async function measure(name, url, origin, oauth, app) {
@@ -79,9 +87,7 @@ async function measure(name, url, origin, oauth, app) {
   const rows = [];
   const row = (what, lat, rps) => rows.push({ what, p50: lat.p50, p99: lat.p99, rps });
   const info = await edge.call('/oauth/connectors/teams', { method: 'GET' });
-  const tokenUrl = oauth.tokenUrl('organizations');
-  const basic = `Basic ${Buffer.from(`${oauth.clients.secret.id}:${oauth.clients.secret.secret}`).toString('base64')}`;
-  const direct = (form) => ok(fetch(tokenUrl, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) }));
+  const direct = (form) => directToken(oauth, form);
 
   // Health.
   const health = () => ok(fetch(`${url}/oauth/health`));
@@ -165,38 +171,94 @@ async function measure(name, url, origin, oauth, app) {
   return Object.fromEntries(rows.map((r) => [r.what, r]));
 }
 
-// The reference: a straightforward JavaScript Worker of the same design, for the two routes it
-// is compared on. Health answers JSON. A refresh checks what ours checks (allowed Origin, the CSRF
+// The reference: a straightforward JavaScript Worker of the same design, for the routes it is
+// compared on. Health answers JSON. A refresh checks what ours checks (allowed Origin, the CSRF
 // header, JSON content type, a `{}` body, the session cookie), names the session's Durable
 // Object by the SHA-256 of the handle (WebCrypto), and the object answers from memory a token
 // still good beyond the margin, after the same lifetime check. Every answer gets our headers
 // (no-store, nosniff, Vary, CORS). Its object holds a 1.2 KB token from the first call on (the
-// sign-in before is not measured), where ours decrypted one from storage once.
+// sign-in before is not measured), where ours decrypted one from storage once. A token inside the
+// margin is refreshed at the provider, one call at a time, with HTTP Basic, and the new grant is
+// sealed (AES-256-GCM, an HKDF key of SESSION_KEY and the handle) and stored before the answer;
+// `POST /seed` gives a session a refresh token from a sign-in for that measurement. With `?rpc`
+// the refresh calls the object's `refresh` method over Workers RPC instead of its `fetch`.
 const REFERENCE_WORKER = `
 import { DurableObject } from 'cloudflare:workers';
 const COOKIE = '__Host-mailconnect-session';
 const json = (body, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 const error = (status, code) => json({ error: code, error_description: code, action: 'none', retryable: false }, status);
 const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
+const sessionName = async (handle) => b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode('mailconnect/session/' + handle)));
 
 export class Session extends DurableObject {
   grants = new Map();
   meta = undefined;
   async fetch(req) {
-    if (!req.headers.get('x-mailconnect-handle')) return error(401, 'no_session');
+    const handle = req.headers.get('x-mailconnect-handle');
     const [, op, id] = new URL(req.url).pathname.split('/');
     if (op !== 'refresh') return error(404, 'not_found');
+    const { status, body } = await this.refresh(handle, id);
+    return new Response(body, { status, headers: { 'content-type': 'application/json' } });
+  }
+  // The RPC method: the same answer as a plain object.
+  async refresh(handle, id) {
+    const answer = (body, status = 200) => ({ status, body: JSON.stringify(body) });
+    if (!handle) return answer({ error: 'no_session' }, 401);
     const now = Math.floor(Date.now() / 1000);
     this.meta ??= (await this.ctx.storage.get('meta')) ?? { created: now, seen: now };
-    if (Math.min(this.meta.seen + 86400, this.meta.created + 30 * 86400) <= now) return error(401, 'session_expired');
-    if (!this.grants.has(id)) this.grants.set(id, { access_token: 'x'.repeat(1200), expires_at: now + 3600, scope: 'User.Read', account: { name: 'Ada Lovelace', username: 'ada@contoso.dev' } });
-    const grant = this.grants.get(id);
-    if (grant.expires_at - 300 <= now) return error(502, 'refresh_not_modelled');
-    return json({ access_token: grant.access_token, token_type: 'Bearer', expires_in: grant.expires_at - now, expires_at: grant.expires_at, scope: grant.scope, account: grant.account });
+    if (Math.min(this.meta.seen + 86400, this.meta.created + 30 * 86400) <= now) return answer({ error: 'session_expired' }, 401);
+    if (!this.grants.has(id)) {
+      const sealed = await this.ctx.storage.get('grant:' + id);
+      this.grants.set(id, sealed
+        ? JSON.parse(new TextDecoder().decode(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: sealed.slice(0, 12) }, await this.key(handle), sealed.slice(12))))
+        : { access_token: 'x'.repeat(1200), expires_at: now + 3600, scope: 'User.Read', account: { name: 'Ada Lovelace', username: 'ada@contoso.dev' } });
+    }
+    let grant = this.grants.get(id);
+    if (grant.expires_at - 300 <= now) {
+      // One upstream refresh at a time; every caller meanwhile awaits it.
+      this.flight ??= this.upstream(handle, id, grant).finally(() => { this.flight = undefined; });
+      try { grant = await this.flight; } catch { return answer({ error: 'upstream_error' }, 502); }
+    }
+    return answer({ access_token: grant.access_token, token_type: 'Bearer', expires_in: grant.expires_at - now, expires_at: grant.expires_at, scope: grant.scope, account: grant.account });
+  }
+  // The refresh token grant at the provider (HTTP Basic), the new grant sealed and stored before
+  // anyone sees it.
+  async upstream(handle, id, grant) {
+    const response = await fetch(this.env.TOKEN_URL, {
+      method: 'POST',
+      headers: { authorization: 'Basic ' + btoa(this.env.CLIENT_ID + ':' + this.env.CLIENT_SECRET), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: grant.refresh_token, scope: this.env.SCOPE }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error);
+    const fresh = { ...grant, access_token: body.access_token, refresh_token: body.refresh_token ?? grant.refresh_token, expires_at: Math.floor(Date.now() / 1000) + body.expires_in, scope: body.scope };
+    await this.store(handle, id, fresh);
+    return fresh;
+  }
+  async store(handle, id, grant) {
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, await this.key(handle), new TextEncoder().encode(JSON.stringify(grant))));
+    const record = new Uint8Array(12 + sealed.length);
+    record.set(iv);
+    record.set(sealed, 12);
+    await this.ctx.storage.put('grant:' + id, record);
+    this.grants.set(id, grant);
+  }
+  // The session's AES key, derived (HKDF) from SESSION_KEY and the handle once.
+  async key(handle) {
+    if (!this.aes) {
+      const base = await crypto.subtle.importKey('raw', new TextEncoder().encode(this.env.SESSION_KEY), 'HKDF', false, ['deriveKey']);
+      this.aes = await crypto.subtle.deriveKey({ name: 'HKDF', hash: 'SHA-256', salt: new TextEncoder().encode(handle), info: new Uint8Array() }, base, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+    }
+    return this.aes;
+  }
+  // Set-up for the upstream measurement (not timed): a grant holding \`refreshToken\`, due.
+  async seed(handle, id, refreshToken) {
+    await this.store(handle, id, { access_token: '', refresh_token: refreshToken, expires_at: 0, scope: this.env.SCOPE });
   }
 }
 
-async function refresh(req, env, id) {
+async function refresh(req, env, id, rpc) {
   const origin = req.headers.get('origin');
   if (!origin || !env.ALLOWED_ORIGINS.split(',').includes(origin)) return error(403, 'origin_not_allowed');
   if (req.headers.get('x-mailconnect') !== '1') return error(403, 'csrf_header_missing');
@@ -209,18 +271,29 @@ async function refresh(req, env, id) {
   const cookie = (req.headers.get('cookie') ?? '').split(';').map((c) => c.trim()).find((c) => c.startsWith(COOKIE + '='));
   const handle = cookie?.slice(COOKIE.length + 1);
   if (!handle || !/^[A-Za-z0-9_-]{43}$/.test(handle)) return error(401, 'no_session');
-  const name = b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode('mailconnect/session/' + handle)));
-  const answer = await env.SESSIONS.getByName(name).fetch('https://session/refresh/' + id, { method: 'POST', headers: { 'x-mailconnect-handle': handle } });
+  const stub = env.SESSIONS.getByName(await sessionName(handle));
+  if (rpc) {
+    const { status, body } = await stub.refresh(handle, id);
+    return new Response(body, { status, headers: { 'content-type': 'application/json' } });
+  }
+  const answer = await stub.fetch('https://session/refresh/' + id, { method: 'POST', headers: { 'x-mailconnect-handle': handle } });
   return new Response(answer.body, { status: answer.status, headers: { 'content-type': 'application/json' } });
 }
 
 export default {
   async fetch(req, env) {
-    const path = new URL(req.url).pathname;
+    const url = new URL(req.url);
+    const path = url.pathname;
     const match = /^\\/oauth\\/connectors\\/([a-z0-9-]{1,64})\\/refresh$/.exec(path);
     let response;
     if (path === '/oauth/health' && req.method === 'GET') response = json({ status: 'ok' });
-    else if (match && req.method === 'POST') response = await refresh(req, env, match[1]);
+    // ?rpc: the same route, calling the object over RPC.
+    else if (match && req.method === 'POST') response = await refresh(req, env, match[1], url.searchParams.has('rpc'));
+    else if (path === '/seed' && req.method === 'POST') {
+      const { handle, id, refresh_token } = await req.json();
+      await env.SESSIONS.getByName(await sessionName(handle)).seed(handle, id, refresh_token);
+      response = json({ status: 'seeded' });
+    }
     else response = error(404, 'not_found');
     const origin = req.headers.get('origin');
     response.headers.set('cache-control', 'no-store');
@@ -234,8 +307,9 @@ export default {
   },
 };`;
 
-/** The reference Worker under wrangler dev on a free port, allowing `origin`; stopped with stop(). */
-async function startReference(origin) {
+/** The reference Worker under wrangler dev on a free port, allowing `origin`, refreshing at
+ * `oauth` as the teams connector; stopped with stop(). */
+async function startReference(origin, oauth) {
   const dir = join(REPO, '.wrangler', 'bench-reference');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -244,7 +318,9 @@ async function startReference(origin) {
   const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)[1];
   // The same assets in front as ours, so both pay the same routing.
   writeFileSync(join(dir, 'wrangler.toml'), `name = "reference"\nmain = "worker.mjs"\ncompatibility_date = "${date}"\n` +
-    `[vars]\nALLOWED_ORIGINS = ${JSON.stringify(origin)}\n` +
+    `[vars]\nALLOWED_ORIGINS = ${JSON.stringify(origin)}\nSESSION_KEY = ${JSON.stringify(randomBytes(32).toString('base64'))}\n` +
+    `TOKEN_URL = ${JSON.stringify(oauth.tokenUrl('organizations'))}\nSCOPE = ${JSON.stringify(TEAMS_SCOPE)}\n` +
+    `CLIENT_ID = ${JSON.stringify(oauth.clients.secret.id)}\nCLIENT_SECRET = ${JSON.stringify(oauth.clients.secret.secret)}\n` +
     `[assets]\ndirectory = ${JSON.stringify(join(REPO, 'www'))}\nrun_worker_first = ["/oauth/*"]\n` +
     '[[durable_objects.bindings]]\nname = "SESSIONS"\nclass_name = "Session"\n[[migrations]]\ntag = "v1"\nnew_sqlite_classes = ["Session"]\n');
   const port = await freePort();
@@ -280,42 +356,68 @@ async function startReference(origin) {
 }
 
 /**
- * p50/p99 of our Worker and the reference side by side: `n` rounds, each timing one call of
- * `ours` and one of `reference`, in alternating order, so a change in the machine's load hits both.
+ * p50/p99 of each of `calls` (name -> function) side by side: `n` rounds, each timing one call of
+ * every one, in an order that rotates from round to round, so a change in the machine's load
+ * hits all of them.
  */
-async function paired(n, ours, reference, warmup = 20) {
-  for (let i = 0; i < warmup; i++) await Promise.all([ours(), reference()]);
-  const times = { ours: [], reference: [] };
+async function paired(n, calls, warmup = 20) {
+  const entries = Object.entries(calls);
+  for (let i = 0; i < warmup; i++) await Promise.all(entries.map(([, call]) => call()));
+  const times = Object.fromEntries(entries.map(([name]) => [name, []]));
   for (let i = 0; i < n; i++) {
-    const order = i % 2 ? [['reference', reference], ['ours', ours]] : [['ours', ours], ['reference', reference]];
-    for (const [name, call] of order) {
+    for (let j = 0; j < entries.length; j++) {
+      const [name, call] = entries[(i + j) % entries.length];
       const start = performance.now();
       await call();
       times[name].push(performance.now() - start);
     }
   }
-  const stats = (t) => {
+  return Object.fromEntries(Object.entries(times).map(([name, t]) => {
     t.sort((a, b) => a - b);
-    return { p50: percentile(t, 50), p99: percentile(t, 99) };
-  };
-  return { ours: stats(times.ours), reference: stats(times.reference) };
+    return [name, { p50: percentile(t, 50), p99: percentile(t, 99) }];
+  }));
 }
 
-/** Health and cached refresh of our Worker (`url`) and the reference, with the same browser headers. */
+/** Health and refresh (cached, and going upstream beside the direct call) of our Worker (`url`)
+ * and the reference, with the same browser headers. */
 async function compare(url, origin, oauth, reference) {
   const edge = edgeClient(url, oauth, origin);
   oauth.setMode({ accessTokenTtl: 3600 });
   const session = (await edge.connect('teams')).session;
-  const refresh = (base, handle) => () => ok(fetch(`${base}/oauth/connectors/teams/refresh`, {
+  const refresh = (base, handle, query = '') => () => ok(fetch(`${base}/oauth/connectors/teams/refresh${query}`, {
     method: 'POST',
     headers: { origin, 'content-type': 'application/json', 'x-mailconnect': '1', cookie: `__Host-mailconnect-session=${handle}` },
     body: '{}',
   }));
   const health = (base) => () => ok(fetch(`${base}/oauth/health`));
   return {
-    health: await paired(RUNS, health(url), health(reference.url)),
-    cached: await paired(RUNS, refresh(url, session), refresh(reference.url, randomBytes(32).toString('base64url'))),
+    health: await paired(RUNS, { ours: health(url), fetch: health(reference.url) }),
+    cached: await paired(RUNS, {
+      ours: refresh(url, session),
+      fetch: refresh(reference.url, randomBytes(32).toString('base64url')),
+      rpc: refresh(reference.url, randomBytes(32).toString('base64url'), '?rpc'),
+    }),
+    upstream: await comparedUpstream(edge, oauth, refresh, url, reference.url),
   };
+}
+
+/** Refresh going upstream side by side: 60 s tokens are always inside the margin. Each of ours,
+ * the reference's (over RPC, as ours) and the direct call refreshes a grant of its own sign-in,
+ * rotating its refresh token each time. */
+async function comparedUpstream(edge, oauth, refresh, url, referenceUrl) {
+  oauth.setMode({ accessTokenTtl: 60 });
+  const signIn = async () => {
+    const grant = await edge.authorize('teams');
+    return (await directToken(oauth, { grant_type: 'authorization_code', code: grant.code, code_verifier: grant.verifier, redirect_uri: grant.redirect_uri })).refresh_token;
+  };
+  const session = (await edge.connect('teams')).session;
+  const handle = randomBytes(32).toString('base64url');
+  await ok(fetch(`${referenceUrl}/seed`, { method: 'POST', body: JSON.stringify({ handle, id: 'teams', refresh_token: await signIn() }) }));
+  let refreshToken = await signIn();
+  const direct = async () => {
+    refreshToken = (await directToken(oauth, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: TEAMS_SCOPE })).refresh_token;
+  };
+  return paired(UPSTREAM_RUNS, { ours: refresh(url, session), rpc: refresh(referenceUrl, handle, '?rpc'), direct }, 5);
 }
 
 const wasm = readFileSync(join(REPO, 'crates/edge/build/index_bg.wasm'));
@@ -328,7 +430,7 @@ const stack = await startStack({ accessTokenTtl: 60 });
 let results;
 let sideBySide;
 try {
-  const reference = await startReference(stack.url);
+  const reference = await startReference(stack.url, stack.oauth);
   try {
     const url = stack.url.replace('localhost', '127.0.0.1');
     results = await measure('wrangler dev (workerd behind wrangler\'s proxy), as the reference was measured', url, stack.url, stack.oauth,
@@ -342,12 +444,16 @@ try {
 }
 const r = results;
 const ms = (n) => `${n.toFixed(2).padStart(8)} ms`;
-console.log('\np50 (p99) under wrangler dev, side by side   this Worker              JS Worker, same design   reference (earlier)');
+const cell = (t) => (t ? `${ms(t.p50)} (${t.p99.toFixed(1)})` : '').padEnd(22);
+console.log(`\np50 (p99) under wrangler dev, side by side   ${'this Worker (RPC)'.padEnd(22)} ${'JS, same design, fetch'.padEnd(22)} ${'JS, same design, RPC'.padEnd(22)} reference (earlier)`);
 for (const [what, key] of [['health', 'health'], ['cached refresh', 'cached']]) {
-  const { ours, reference } = sideBySide[key];
-  console.log(`${what.padEnd(44)} ${ms(ours.p50)} (${ours.p99.toFixed(1)})   ${ms(reference.p50)} (${reference.p99.toFixed(1)})   ${REFERENCE[key]} ms`);
+  const t = sideBySide[key];
+  console.log(`${what.padEnd(44)} ${cell(t.ours)} ${cell(t.fetch)} ${cell(t.rpc)} ${REFERENCE[key]} ms`);
 }
-console.log(`${'upstream refresh, added over direct'.padEnd(44)} ${ms(r['refresh upstream via Worker'].p50 - r['refresh direct'].p50)}${''.padStart(38)}~${REFERENCE.upstreamAdded} ms`);
+const up = sideBySide.upstream;
+const added = (t) => ms(t.p50 - up.direct.p50).padEnd(22);
+console.log(`${'upstream refresh, added over direct'.padEnd(44)} ${added(up.ours)} ${''.padEnd(22)} ${added(up.rpc)} ~${REFERENCE.upstreamAdded} ms`);
+console.log(`  (direct refresh ${up.direct.p50.toFixed(2)} ms p50, timed in the same rounds)`);
 console.log(`app-token p50: cache hit ${r['app-token hit via Worker'].p50.toFixed(2)} ms, cache miss ${r['app-token miss via Worker'].p50.toFixed(2)} ms (direct client credentials ${r['client credentials direct'].p50.toFixed(2)} ms)`);
 
 if (values.miniflare) {

@@ -10,6 +10,9 @@
 //! mailbox where a connector enables it) from `POST /oauth/connectors/{id}/app-token` with an
 //! API key; the connector's [`AppTokens`] Durable Object caches them.
 //!
+//! The Worker calls both objects over Workers RPC, which needs the entry module
+//! `crates/edge/entry.mjs` (wrangler.toml's `main`) in front of worker-build's output.
+//!
 //! Settings are documented in `wrangler.toml` and `.dev.vars.example`.
 //!
 //! ```no_run
