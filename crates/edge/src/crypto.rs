@@ -12,7 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto, WorkerGlobalScope};
 
-use crate::error::EdgeError;
+use crate::error::{js_message, EdgeError};
 
 const IV_LEN: usize = 12;
 
@@ -36,8 +36,7 @@ fn subtle() -> Result<SubtleCrypto, EdgeError> {
 }
 
 fn js_error(e: JsValue) -> EdgeError {
-    let message = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"));
-    EdgeError::Internal(format!("WebCrypto: {message}"))
+    EdgeError::Internal(format!("WebCrypto: {}", js_message(&e)))
 }
 
 fn algorithm(name: &str) -> Result<Object, EdgeError> {

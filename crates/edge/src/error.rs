@@ -2,6 +2,7 @@
 
 use mailconnect_core::contract::ErrorBody;
 use mailconnect_core::{Action, OAuthError};
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, console_warn, Headers, Response};
 
 /// Everything that can go wrong while answering a request.
@@ -240,6 +241,11 @@ impl EdgeError {
         // into the runtime's own 500 page.
         (status, serde_json::to_string(&body).unwrap_or_default())
     }
+}
+
+/// The message of a JavaScript exception, for the log.
+pub(crate) fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()))
 }
 
 impl From<worker::Error> for EdgeError {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use worker::{Env, Response};
 
-use crate::error::EdgeError;
+use crate::error::{js_message, EdgeError};
 
 #[wasm_bindgen]
 extern "C" {
@@ -94,7 +94,7 @@ pub(crate) async fn answered(call: impl Future<Output = Result<JsValue, JsValue>
     match call.await {
         Ok(answer) => answer.unchecked_into::<Answer>().into_response(),
         Err(e) => {
-            let reason = e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
+            let reason = js_message(&e);
             if reason.contains("does not support RPC") {
                 return Err(EdgeError::Config {
                     setting: "main".into(),
