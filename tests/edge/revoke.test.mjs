@@ -114,6 +114,24 @@ describe('disconnect revokes at the provider', () => {
     await revocationsReach(1);
   });
 
+  test('a Zoom refresh in flight when the user disconnects: the caller is told not_connected, and the token it brought back is revoked too', async () => {
+    edge.oauth.setMode({ rotation: 'strict', accessTokenTtl: 60 });
+    // 60 s tokens are inside the edge's 300 s margin: the refresh goes to the provider.
+    const { session } = await connected('zoom');
+    const before = new Set(edge.oauth.refreshTokens());
+    edge.oauth.setMode({ slow: 1000 });
+    const refreshing = edge.call('/oauth/connectors/zoom/refresh', { session });
+    await sleep(300);
+    assert.deepEqual((await disconnect('zoom', session)).body, { status: 'disconnected' });
+    const refreshed = await refreshing;
+    assert.deepEqual([refreshed.status, refreshed.body.error], [401, 'not_connected']);
+    // The old refresh token at disconnect, the rotated one when the refresh came back.
+    await revocationsReach(2);
+    const rotated = edge.oauth.refreshTokens().filter((t) => !before.has(t));
+    assert.equal(rotated.length, 0, 'the provider holds no live refresh token for the disconnected user');
+    assert.deepEqual(await connectedIds(session), []);
+  });
+
   test("a Microsoft connector's disconnect makes no revocation call: its refresh token keeps working", async () => {
     const { session, refreshToken } = await connected('teams');
     const gone = await disconnect('teams', session);

@@ -332,15 +332,7 @@ impl Session {
         inner.grants.borrow_mut().remove(id);
         inner.state.storage().delete(&record_key(id)).await?;
         if let Some(grant) = revocable {
-            let (config, id) = (config.clone(), id.to_owned());
-            inner.state.wait_until(async move {
-                // Tried once, within the connector's timeout, and never again: the grant is gone
-                // from the session, and a token a failed call leaves valid still ends with its lifetime.
-                let revoked = async { revoke::revoke(config.connector(&id)?, &grant).await };
-                if let Err(e) = revoked.await {
-                    console_error!("mailconnect: revoking {id}'s grant at the provider failed: {}", e.code());
-                }
-            });
+            inner.revoke_later(config, id, grant);
         }
         Ok(Disconnected { status: "disconnected".into() })
     }
@@ -483,8 +475,21 @@ impl Inner {
         Ok(())
     }
 
+    /// Revokes `grant` at the provider after the answer. Tried once, within the connector's
+    /// timeout, and never again: nobody holds the grant any more, and a token a failed call
+    /// leaves valid still ends with its lifetime.
+    fn revoke_later(&self, config: &Rc<Config>, id: &str, grant: Grant) {
+        let (config, id) = (config.clone(), id.to_owned());
+        self.state.wait_until(async move {
+            let revoked = async { revoke::revoke(config.connector(&id)?, &grant).await };
+            if let Err(e) = revoked.await {
+                console_error!("mailconnect: revoking {id}'s grant at the provider failed: {}", e.code());
+            }
+        });
+    }
+
     /// One upstream refresh. On failure nothing is written: the old refresh token stays.
-    async fn refresh(&self, config: &Config, handle: &SessionId, id: &str) -> Result<Grant, EdgeError> {
+    async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Grant, EdgeError> {
         let connector = config.connector(id)?;
         let current = self.grant(config, handle, id).await?.ok_or(EdgeError::NotConnected)?;
         if current.is_fresh(upstream::now(), connector.expiry_margin) {
@@ -493,7 +498,13 @@ impl Inner {
         let generation = self.generation(id);
         let fresh = refresh::refresh(connector, &current).await?;
         if self.generation(id) != generation {
-            // Disconnected or connected again meanwhile: do not bring the old grant back.
+            // Disconnected or connected again meanwhile: do not bring the old grant back. If
+            // nothing replaced it, nobody holds the new refresh token (a strict-rotation provider
+            // revoked the one disconnect did), so it is revoked too. Not after a new connect: a
+            // provider may revoke more than the one grant.
+            if !self.grants.borrow().contains_key(id) && connector.provider.revocation_url().is_some() {
+                self.revoke_later(config, id, fresh);
+            }
             return Err(EdgeError::NotConnected);
         }
         // Persisted before any caller sees the new token: a rotated refresh token is never lost.
