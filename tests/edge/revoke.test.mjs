@@ -27,8 +27,23 @@ describe('disconnect revokes at the provider', () => {
           scope: SCOPE,
           redirect_uris: [REDIRECT_URI],
         },
+        'idp-cert': {
+          provider: 'generic',
+          authorize_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/authorize`,
+          token_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/token`,
+          revocation_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/revoke`,
+          client_id: oauth.clients.certificate.id,
+          client_auth: 'private_key_jwt',
+          certificate_thumbprint: certificate.thumbprint,
+          scope: SCOPE,
+          redirect_uris: [REDIRECT_URI],
+        },
       }),
-      vars: (oauth) => ({ ZOOM_CLIENT_SECRET: oauth.clients.secret.secret, IDP_CLIENT_SECRET: oauth.clients.secret.secret }),
+      vars: (oauth, certificate) => ({
+        ZOOM_CLIENT_SECRET: oauth.clients.secret.secret,
+        IDP_CLIENT_SECRET: oauth.clients.secret.secret,
+        IDP_CERT_PRIVATE_KEY: certificate.privateKeyPem,
+      }),
     });
   });
   after(() => edge?.stop());
@@ -85,6 +100,15 @@ describe('disconnect revokes at the provider', () => {
     assert.deepEqual(revocations(), { total: 1, by_token_type_hint: { refresh_token: 1 }, by_auth_method: { client_secret_post: 1 } });
     const dead = await refreshAtProvider(edge.oauth.tokenUrl(), refreshToken);
     assert.deepEqual([dead.status, dead.body.error], [400, 'invalid_grant']);
+  });
+
+  test('a certificate connector revokes with a client assertion, which the provider accepts', async () => {
+    const { session, refreshToken } = await connected('idp-cert');
+    assert.deepEqual((await disconnect('idp-cert', session)).body, { status: 'disconnected' });
+    await revocationsReach(1);
+    assert.deepEqual(revocations(), { total: 1, by_token_type_hint: { refresh_token: 1 }, by_auth_method: { private_key_jwt: 1 } });
+    for (let i = 0; i < 50 && edge.oauth.refreshTokens().includes(refreshToken); i++) await sleep(100);
+    assert.ok(!edge.oauth.refreshTokens().includes(refreshToken), 'the provider no longer honours the refresh token');
   });
 
   test('with the provider down, disconnect still answers and forgets, and revocation is tried once', async () => {
