@@ -80,14 +80,20 @@ function directToken(oauth, form) {
   return ok(fetch(oauth.tokenUrl('organizations'), { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) }));
 }
 
+/** Redeems `grant` (from `edgeClient().authorize`) directly. */
+const redeemDirect = (oauth, grant) =>
+  directToken(oauth, { grant_type: 'authorization_code', code: grant.code, code_verifier: grant.verifier, redirect_uri: grant.redirect_uri });
+
+/** Refreshes directly; resolves to the rotated refresh token. */
+const refreshDirect = async (oauth, refreshToken) =>
+  (await directToken(oauth, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: TEAMS_SCOPE })).refresh_token;
+
 /** Runs every measurement against one Worker (base URL `url`, webmail origin `origin`; `app`:
  * the app-token connector id and its API key). */
 async function measure(name, url, origin, oauth, app) {
   const edge = edgeClient(url, oauth, origin);
   const rows = [];
   const row = (what, lat, rps) => rows.push({ what, p50: lat.p50, p99: lat.p99, rps });
-  const info = await edge.call('/oauth/connectors/teams', { method: 'GET' });
-  const direct = (form) => directToken(oauth, form);
 
   // Health.
   const health = () => ok(fetch(`${url}/oauth/health`));
@@ -101,7 +107,7 @@ async function measure(name, url, origin, oauth, app) {
       if (r.status !== 200) throw new Error(JSON.stringify(r.body));
       return r.session;
     });
-  const viaProvider = (grant) => direct({ grant_type: 'authorization_code', code: grant.code, code_verifier: grant.verifier, redirect_uri: grant.redirect_uri });
+  const viaProvider = (grant) => redeemDirect(oauth, grant);
   // Without a cookie every exchange creates a session, hence a Durable Object: a first connect.
   const exchangeWorker = await latency(UPSTREAM_RUNS, () => viaWorker(codes.pop()), 10);
   const session = await viaWorker(codes.pop());
@@ -135,11 +141,10 @@ async function measure(name, url, origin, oauth, app) {
     directTokens.push((await viaProvider(grant)).refresh_token);
   }
   const directRefresh = async (client) => {
-    const body = await direct({ grant_type: 'refresh_token', refresh_token: directTokens[client], scope: info.body.scope });
-    directTokens[client] = body.refresh_token;
+    directTokens[client] = await refreshDirect(oauth, directTokens[client]);
   };
-  const refreshDirect = await latency(UPSTREAM_RUNS, () => directRefresh(0), 10);
-  row('refresh direct', refreshDirect, await throughput(UPSTREAM_RUNS, CONCURRENCY, directRefresh));
+  const refreshedDirect = await latency(UPSTREAM_RUNS, () => directRefresh(0), 10);
+  row('refresh direct', refreshedDirect, await throughput(UPSTREAM_RUNS, CONCURRENCY, directRefresh));
 
   // App tokens: first with 60 s tokens, inside the 300 s margin, so every call goes upstream;
   // then with hour-long ones, answered from the connector's Durable Object after the first.
@@ -166,7 +171,7 @@ async function measure(name, url, origin, oauth, app) {
   console.log(`\n${name}`);
   console.log(`${'what'.padEnd(30)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'req/s'.padStart(8)}`);
   for (const r of rows) console.log(`${r.what.padEnd(30)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${(r.rps ? r.rps.toFixed(0) : '').padStart(8)}`);
-  console.log(`added by the Worker (p50): token exchange ${(exchangeWorker.p50 - exchangeDirect.p50).toFixed(2)} ms (into an existing session ${(exchangeExisting.p50 - exchangeDirect.p50).toFixed(2)} ms), refresh upstream ${(refreshWorker.p50 - refreshDirect.p50).toFixed(2)} ms, app-token miss ${(appMiss.p50 - appDirect.p50).toFixed(2)} ms`);
+  console.log(`added by the Worker (p50): token exchange ${(exchangeWorker.p50 - exchangeDirect.p50).toFixed(2)} ms (into an existing session ${(exchangeExisting.p50 - exchangeDirect.p50).toFixed(2)} ms), refresh upstream ${(refreshWorker.p50 - refreshedDirect.p50).toFixed(2)} ms, app-token miss ${(appMiss.p50 - appDirect.p50).toFixed(2)} ms`);
   console.log(`app-token p50: cache hit ${appHit.p50.toFixed(2)} ms, cache miss ${appMiss.p50.toFixed(2)} ms`);
   return Object.fromEntries(rows.map((r) => [r.what, r]));
 }
@@ -185,7 +190,9 @@ async function measure(name, url, origin, oauth, app) {
 const REFERENCE_WORKER = `
 import { DurableObject } from 'cloudflare:workers';
 const COOKIE = '__Host-mailconnect-session';
-const json = (body, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+// A JSON text (a body, or a stream of one) as a response.
+const jsonText = (text, status = 200) => new Response(text, { status, headers: { 'content-type': 'application/json' } });
+const json = (body, status = 200) => jsonText(JSON.stringify(body), status);
 const error = (status, code) => json({ error: code, error_description: code, action: 'none', retryable: false }, status);
 const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
 const sessionName = async (handle) => b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode('mailconnect/session/' + handle)));
@@ -198,7 +205,7 @@ export class Session extends DurableObject {
     const [, op, id] = new URL(req.url).pathname.split('/');
     if (op !== 'refresh') return error(404, 'not_found');
     const { status, body } = await this.refresh(handle, id);
-    return new Response(body, { status, headers: { 'content-type': 'application/json' } });
+    return jsonText(body, status);
   }
   // The RPC method: the same answer as a plain object.
   async refresh(handle, id) {
@@ -274,10 +281,10 @@ async function refresh(req, env, id, rpc) {
   const stub = env.SESSIONS.getByName(await sessionName(handle));
   if (rpc) {
     const { status, body } = await stub.refresh(handle, id);
-    return new Response(body, { status, headers: { 'content-type': 'application/json' } });
+    return jsonText(body, status);
   }
   const answer = await stub.fetch('https://session/refresh/' + id, { method: 'POST', headers: { 'x-mailconnect-handle': handle } });
-  return new Response(answer.body, { status: answer.status, headers: { 'content-type': 'application/json' } });
+  return jsonText(answer.body, answer.status);
 }
 
 export default {
@@ -406,16 +413,13 @@ async function compare(url, origin, oauth, reference) {
  * rotating its refresh token each time. */
 async function comparedUpstream(edge, oauth, refresh, url, referenceUrl) {
   oauth.setMode({ accessTokenTtl: 60 });
-  const signIn = async () => {
-    const grant = await edge.authorize('teams');
-    return (await directToken(oauth, { grant_type: 'authorization_code', code: grant.code, code_verifier: grant.verifier, redirect_uri: grant.redirect_uri })).refresh_token;
-  };
+  const signIn = async () => (await redeemDirect(oauth, await edge.authorize('teams'))).refresh_token;
   const session = (await edge.connect('teams')).session;
   const handle = randomBytes(32).toString('base64url');
   await ok(fetch(`${referenceUrl}/seed`, { method: 'POST', body: JSON.stringify({ handle, id: 'teams', refresh_token: await signIn() }) }));
   let refreshToken = await signIn();
   const direct = async () => {
-    refreshToken = (await directToken(oauth, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: TEAMS_SCOPE })).refresh_token;
+    refreshToken = await refreshDirect(oauth, refreshToken);
   };
   return paired(UPSTREAM_RUNS, { ours: refresh(url, session), rpc: refresh(referenceUrl, handle, '?rpc'), direct }, 5);
 }

@@ -14,10 +14,8 @@ describe('disconnect revokes at the provider', () => {
   let edge;
   before(async () => {
     edge = await startEdge({
-      connectors: (oauth, certificate) => ({
-        ...defaultConnectors(oauth, certificate),
-        zoom: { provider: 'zoom', authority: oauth.url, client_id: oauth.clients.secret.id, scope: SCOPE, redirect_uris: [REDIRECT_URI] },
-        idp: {
+      connectors: (oauth, certificate) => {
+        const idp = {
           provider: 'generic',
           authorize_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/authorize`,
           token_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/token`,
@@ -26,19 +24,15 @@ describe('disconnect revokes at the provider', () => {
           client_auth: 'client_secret_post',
           scope: SCOPE,
           redirect_uris: [REDIRECT_URI],
-        },
-        'idp-cert': {
-          provider: 'generic',
-          authorize_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/authorize`,
-          token_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/token`,
-          revocation_url: `${oauth.url}/${oauth.tenantId}/oauth2/v2.0/revoke`,
-          client_id: oauth.clients.certificate.id,
-          client_auth: 'private_key_jwt',
-          certificate_thumbprint: certificate.thumbprint,
-          scope: SCOPE,
-          redirect_uris: [REDIRECT_URI],
-        },
-      }),
+        };
+        return {
+          ...defaultConnectors(oauth, certificate),
+          zoom: { provider: 'zoom', authority: oauth.url, client_id: oauth.clients.secret.id, scope: SCOPE, redirect_uris: [REDIRECT_URI] },
+          idp,
+          // The same provider, with the certificate client.
+          'idp-cert': { ...idp, client_id: oauth.clients.certificate.id, client_auth: 'private_key_jwt', certificate_thumbprint: certificate.thumbprint },
+        };
+      },
       vars: (oauth, certificate) => ({
         ZOOM_CLIENT_SECRET: oauth.clients.secret.secret,
         IDP_CLIENT_SECRET: oauth.clients.secret.secret,
@@ -63,6 +57,17 @@ describe('disconnect revokes at the provider', () => {
     return { session, refreshToken: held[0] };
   }
 
+  /** Connects `id`, disconnects it, and waits for the one revocation, which must authenticate
+   * with `authMethod`; resolves to the session and the refresh token the edge held. */
+  async function disconnectedAndRevoked(id, authMethod) {
+    const held = await connected(id);
+    const gone = await disconnect(id, held.session);
+    assert.deepEqual([gone.status, gone.body], [200, { status: 'disconnected' }]);
+    await revocationsReach(1);
+    assert.deepEqual(revocations(), { total: 1, by_token_type_hint: { refresh_token: 1 }, by_auth_method: { [authMethod]: 1 } });
+    return held;
+  }
+
   /** Waits (at most 10 s) until the server has counted `n` revocation requests. */
   async function revocationsReach(n) {
     for (let i = 0; i < 100 && revocations().total < n; i++) await sleep(100);
@@ -81,11 +86,7 @@ describe('disconnect revokes at the provider', () => {
   }
 
   test("disconnecting a Zoom connector revokes the refresh token the edge held, once, with Zoom's HTTP Basic", async () => {
-    const { session, refreshToken } = await connected('zoom');
-    const gone = await disconnect('zoom', session);
-    assert.deepEqual([gone.status, gone.body], [200, { status: 'disconnected' }]);
-    await revocationsReach(1);
-    assert.deepEqual(revocations(), { total: 1, by_token_type_hint: { refresh_token: 1 }, by_auth_method: { client_secret_basic: 1 } });
+    const { session, refreshToken } = await disconnectedAndRevoked('zoom', 'client_secret_basic');
     const dead = await refreshAtProvider(`${edge.oauth.url}/oauth/token`, refreshToken);
     assert.deepEqual([dead.status, dead.body.error, dead.body.error_codes], [400, 'invalid_grant', [70008]]);
     assert.deepEqual(await connectedIds(session), []);
@@ -94,19 +95,13 @@ describe('disconnect revokes at the provider', () => {
   });
 
   test('a generic revocation_url is used with the token endpoint\'s client authentication (client_secret_post)', async () => {
-    const { session, refreshToken } = await connected('idp');
-    assert.deepEqual((await disconnect('idp', session)).body, { status: 'disconnected' });
-    await revocationsReach(1);
-    assert.deepEqual(revocations(), { total: 1, by_token_type_hint: { refresh_token: 1 }, by_auth_method: { client_secret_post: 1 } });
+    const { refreshToken } = await disconnectedAndRevoked('idp', 'client_secret_post');
     const dead = await refreshAtProvider(edge.oauth.tokenUrl(), refreshToken);
     assert.deepEqual([dead.status, dead.body.error], [400, 'invalid_grant']);
   });
 
   test('a certificate connector revokes with a client assertion, which the provider accepts', async () => {
-    const { session, refreshToken } = await connected('idp-cert');
-    assert.deepEqual((await disconnect('idp-cert', session)).body, { status: 'disconnected' });
-    await revocationsReach(1);
-    assert.deepEqual(revocations(), { total: 1, by_token_type_hint: { refresh_token: 1 }, by_auth_method: { private_key_jwt: 1 } });
+    const { refreshToken } = await disconnectedAndRevoked('idp-cert', 'private_key_jwt');
     for (let i = 0; i < 50 && edge.oauth.refreshTokens().includes(refreshToken); i++) await sleep(100);
     assert.ok(!edge.oauth.refreshTokens().includes(refreshToken), 'the provider no longer honours the refresh token');
   });
