@@ -13,12 +13,29 @@ describe('health, errors and CORS', () => {
   });
   after(() => edge?.stop());
 
-  test('health answers ok, uncacheable', async () => {
-    const response = await fetch(`${edge.url}/oauth/health`);
-    assert.equal(response.status, 200);
-    assert.deepEqual(await response.json(), { status: 'ok' });
-    assert.equal(response.headers.get('cache-control'), 'no-store');
-    assert.equal(response.headers.get('content-type'), 'application/json');
+  test('health answers ok, uncacheable, with or without a query', async () => {
+    for (const path of ['/oauth/health', '/oauth/health?probe=1']) {
+      const response = await fetch(`${edge.url}${path}`);
+      assert.equal(response.status, 200, path);
+      assert.deepEqual(await response.json(), { status: 'ok' });
+      assert.equal(response.headers.get('cache-control'), 'no-store');
+      assert.equal(response.headers.get('content-type'), 'application/json');
+    }
+  });
+
+  test('health answers other methods 405 with the contract body, and a preflight like every route', async () => {
+    for (const method of ['PUT', 'POST', 'HEAD']) {
+      const response = await fetch(`${edge.url}/oauth/health`, { method, headers: { origin: ORIGIN } });
+      assert.equal(response.status, 405, method);
+      assert.equal(response.headers.get('cache-control'), 'no-store');
+      assert.equal(response.headers.get('access-control-allow-origin'), ORIGIN);
+      if (method !== 'HEAD') assert.equal((await response.json()).error, 'method_not_allowed');
+    }
+    const preflight = await fetch(`${edge.url}/oauth/health`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'GET' } });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), ORIGIN);
+    const longer = await edge.call('/oauth/health/more', { method: 'GET' });
+    assert.equal(longer.status, 404);
   });
 
   test('unknown paths and methods answer the contract error body with 404 and 405', async () => {

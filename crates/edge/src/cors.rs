@@ -60,16 +60,26 @@ pub(crate) async fn preflight(req: Request, ctx: RouteContext<Rc<Config>>) -> Re
 /// Headers every API response gets: CORS for an allowed origin, and `no-store`, since bodies
 /// hold tokens (RFC 6749 §5.1).
 pub(crate) fn finish(mut response: Response, origin: Option<&str>, config: Option<&Config>) -> Response {
-    let headers = response.headers_mut();
-    // Setting well-formed headers on a response we built cannot fail.
+    let headers = &response.headers_mut().0;
+    set_common(headers);
+    if let (Some(origin), Some(config)) = (origin, config) {
+        allow(headers, origin, config);
+    }
+    response
+}
+
+/// What [`finish`] sets whatever the origin.
+pub(crate) fn set_common(headers: &web_sys::Headers) {
+    // Setting well-formed headers cannot fail.
     let _ = headers.set("cache-control", "no-store");
     let _ = headers.set("x-content-type-options", "nosniff");
     let _ = headers.set("vary", "Origin");
-    if let (Some(origin), Some(config)) = (origin, config) {
-        if config.allows_origin(origin) {
-            let _ = headers.set("access-control-allow-origin", origin);
-            let _ = headers.set("access-control-allow-credentials", "true");
-        }
+}
+
+/// Credentialed CORS for `origin`, if it is allowed.
+pub(crate) fn allow(headers: &web_sys::Headers, origin: &str, config: &Config) {
+    if config.allows_origin(origin) {
+        let _ = headers.set("access-control-allow-origin", origin);
+        let _ = headers.set("access-control-allow-credentials", "true");
     }
-    response
 }

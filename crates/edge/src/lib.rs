@@ -11,7 +11,8 @@
 //! API key; the connector's [`AppTokens`] Durable Object caches them.
 //!
 //! The Worker calls both objects over Workers RPC, which needs the entry module
-//! `crates/edge/entry.mjs` (wrangler.toml's `main`) in front of worker-build's output.
+//! `crates/edge/entry.mjs` (wrangler.toml's `main`) in front of worker-build's output; that
+//! module also calls [`fetch`] without a per-request entrypoint instance.
 //!
 //! Settings are documented in `wrangler.toml` and `.dev.vars.example`.
 //!
@@ -51,7 +52,8 @@ mod upstream;
 use std::future::Future;
 
 use mailconnect_core::contract::Health;
-use worker::{event, Context, Env, Request, Response, Router};
+use wasm_bindgen::prelude::*;
+use worker::{Env, Request, Response, Router};
 
 pub use app_token::AppTokens;
 pub use error::EdgeError;
@@ -59,16 +61,72 @@ pub use session::Session;
 
 use crate::config::Config;
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+/// The Worker's fetch handler. The entry module (crates/edge/entry.mjs) calls it, through the
+/// method worker-build generates for the export named `fetch`, with each request and the
+/// Worker's bindings, and the runtime sends on the `Response` or `Promise` it returns.
+///
+/// A health check is answered at once, synchronously: monitors call it often, and it needs none
+/// of what the other routes pay for on entry (a future on wasm-bindgen's task queue, the
+/// router, and `worker::Request`, which reads the request's `cf` object on every conversion).
+/// Every other request is [`route`]d.
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env) -> JsValue {
+    let method = req.method();
+    // Preflights of every /oauth path are the router's.
+    if method != "OPTIONS" && path(&req.url()) == "/oauth/health" {
+        let origin = req.headers().get("origin").ok().flatten();
+        return health(&method, origin.as_deref(), &env).into();
+    }
+    wasm_bindgen_futures::future_to_promise(async move { Ok(web_sys::Response::from(route(Request::from(req), env).await).into()) }).into()
+}
+
+/// `/oauth/health`: `{"status":"ok"}` to a GET once the settings load; 405 to other methods.
+fn health(method: &str, origin: Option<&str>, env: &Env) -> web_sys::Response {
+    let config = match Config::load(env) {
+        Ok(config) => config,
+        Err(e) => return cors::finish(e.into_response(), None, None).into(),
+    };
+    if method != "GET" {
+        return cors::finish(EdgeError::MethodNotAllowed.into_response(), origin, Some(&config)).into();
+    }
+    let response =
+        HEALTHY.with(|(body, init)| web_sys::Response::new_with_opt_str_and_init(Some(body), init)).expect_throw("unreachable: a JSON text and headers");
+    if let Some(origin) = origin {
+        cors::allow(&response.headers(), origin, &config);
+    }
+    response
+}
+
+thread_local! {
+    /// The health answer's body, status and headers, made once per isolate: the response
+    /// constructor copies them, so each check costs one call out of Rust instead of one per header.
+    static HEALTHY: (String, web_sys::ResponseInit) = {
+        let body = serde_json::to_string(&Health { status: "ok".into() }).expect_throw("unreachable: a struct of one string");
+        let headers = web_sys::Headers::new().expect_throw("unreachable: new Headers()");
+        let _ = headers.set("content-type", "application/json");
+        cors::set_common(&headers);
+        let init = web_sys::ResponseInit::new();
+        init.set_headers(&headers);
+        (body, init)
+    };
+}
+
+/// The path of an absolute request URL as the runtime gives it (`http://host/path?query`).
+fn path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("/", |start| &rest[start..]);
+    path.split_once('?').map_or(path, |(path, _)| path)
+}
+
+/// The route table.
+async fn route(req: Request, env: Env) -> Response {
     // The app-token route is for servers: its answers get no CORS headers, whatever the origin.
     let origin = if req.path().ends_with("/app-token") { None } else { cors::origin(&req) };
     let config = match Config::load(&env) {
         Ok(config) => config,
-        Err(e) => return Ok(cors::finish(e.into_response(), None, None)),
+        Err(e) => return cors::finish(e.into_response(), None, None),
     };
     let response = Router::with_data(config.clone())
-        .get("/oauth/health", |_, _| Response::from_json(&Health { status: "ok".into() }))
         .get_async("/oauth/connectors/:id", |req, ctx| respond(auth_code::connector(req, ctx)))
         .post_async("/oauth/connectors/:id/token", |req, ctx| respond(session::token(req, ctx)))
         .post_async("/oauth/connectors/:id/refresh", |req, ctx| respond(session::refresh(req, ctx)))
@@ -79,7 +137,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         .run(req, env)
         .await
         .unwrap_or_else(|e| EdgeError::from(e).into_response());
-    Ok(cors::finish(contract_404_405(response), origin.as_deref(), Some(&config)))
+    cors::finish(contract_404_405(response), origin.as_deref(), Some(&config))
 }
 
 /// Every handler's error becomes its response here, through [`EdgeError::into_response`].
@@ -94,5 +152,18 @@ fn contract_404_405(response: Response) -> Response {
         404 if !is_json => EdgeError::NotFound.into_response(),
         405 if !is_json => EdgeError::MethodNotAllowed.into_response(),
         _ => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path;
+
+    #[test]
+    fn path_is_read_from_the_absolute_url_without_its_query() {
+        assert_eq!(path("http://127.0.0.1:8787/oauth/health"), "/oauth/health");
+        assert_eq!(path("https://mail.example.com/oauth/health?probe=1"), "/oauth/health");
+        assert_eq!(path("https://mail.example.com"), "/");
+        assert_eq!(path("https://mail.example.com/oauth/health/x"), "/oauth/health/x");
     }
 }
