@@ -71,11 +71,14 @@ use crate::config::Config;
 /// Every other request is [`route`]d.
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env) -> JsValue {
-    let method = req.method();
-    // Preflights of every /oauth path are the router's.
-    if method != "OPTIONS" && path(&req.url()) == "/oauth/health" {
-        let origin = req.headers().get("origin").ok().flatten();
-        return health(&method, origin.as_deref(), &env).into();
+    // The method is read only here: every other request reads it again in `worker::Request`.
+    if path(&req.url()) == "/oauth/health" {
+        let method = req.method();
+        // Preflights of every /oauth path are the router's.
+        if method != "OPTIONS" {
+            let origin = req.headers().get("origin").ok().flatten();
+            return health(&method, origin.as_deref(), &env).into();
+        }
     }
     wasm_bindgen_futures::future_to_promise(async move { Ok(web_sys::Response::from(route(Request::from(req), env).await).into()) }).into()
 }
