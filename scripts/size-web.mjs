@@ -91,6 +91,32 @@ function breakdown() {
   const shipped = rows.find((r) => r.file.endsWith(".wasm"));
   const named = readFileSync(wasm).length;
   console.log(`${shipped.file}: ${shipped.raw} bytes shipped; this build: ${named} bytes, names included\n`);
+  console.log(byCrate(run("twiggy", ["top", "--format", "csv", "-n", "1000000", wasm])));
   console.log(run("twiggy", ["top", "-n", "25", wasm]));
   console.log(run("twiggy", ["dominators", "-d", "2", "-r", "30", wasm]));
+}
+
+/**
+ * twiggy's items summed by crate (that of the first path in a Rust name: `<u32 as core::fmt::Display>`
+ * is core's), with data segments, exports and wasm-bindgen's shims, and the wasm's other parts by kind.
+ */
+function byCrate(csv) {
+  const totals = new Map();
+  for (const row of csv.trim().split("\n").slice(1)) {
+    const [, quoted, plain, size] = /^(?:"((?:[^"]|"")*)"|([^,]*)),(\d+),/.exec(row) ?? [];
+    if (size === undefined) continue;
+    const name = quoted?.replaceAll('""', '"') ?? plain;
+    const crate = /^data segment/.test(name) ? "(data segments)"
+      : /subsection$|^custom section/.test(name) ? "(names and custom sections)"
+      : /^(import|export|type|table|elem|memory|global|code\[|wasm magic)|headers$/.test(name) ? "(module structure: types, imports, exports, tables)"
+      : (/([A-Za-z_][A-Za-z0-9_]*)(\[[0-9a-f]+\])?::/.exec(name)?.[1]
+        // Unmangled: the exports, wasm-bindgen's shims (with what wasm-opt inlined into them) and
+        // the like.
+        ?? (/^[A-Za-z_][A-Za-z0-9_]*( multivalue shim)?$/.test(name) ? "(exported functions and shims)" : "(other)"));
+    totals.set(crate, (totals.get(crate) ?? 0) + Number(size));
+  }
+  const all = [...totals.values()].reduce((a, b) => a + b, 0);
+  const lines = [...totals].sort((a, b) => b[1] - a[1])
+    .map(([crate, bytes]) => `${String(bytes).padStart(8)}  ${((100 * bytes) / all).toFixed(1).padStart(5)}%  ${crate}`);
+  return ["bytes by crate (shallow sizes, names build):", ...lines].join("\n") + "\n";
 }
