@@ -47,7 +47,7 @@ if [ "$(version_of worker-build)" != "$WORKER_BUILD_VERSION" ]; then
 fi
 
 if [ "$(version_of twiggy)" != "$TWIGGY_VERSION" ]; then
-  log "cargo install twiggy $TWIGGY_VERSION (about 3 minutes, once)"
+  log "cargo install twiggy $TWIGGY_VERSION (about 5 minutes, once)"
   cargo install -q twiggy --version "$TWIGGY_VERSION" --locked --force
 fi
 
