@@ -23,8 +23,8 @@
 //   - an online meeting provider the calendar does not allow is refused with 400 ErrorInvalidRequest
 //     for a work account; a personal Microsoft account gets the event without a meeting instead;
 //   - a personal Microsoft account (its token's `tid` is the consumers tenant, or marked by
-//     personalAccount()) has a calendar that allows `skypeForConsumer` only, whose meetings Teams
-//     free serves: join URLs on teams.live.com;
+//     personalAccount()) has a calendar that allows `skypeForConsumer` only;
+//   - `skypeForConsumer` meetings are served by Teams free: join URLs on teams.live.com;
 //   - `Prefer: outlook.timezone="UTC"` is the only time zone served (times are UTC throughout).
 //
 // Test hooks (methods of `server.calendar`):
@@ -86,9 +86,9 @@ export function createGraphCalendar({ verifyAccessToken, readBody, sendJson }) {
     return providers.get(usernameOf(claims)) ?? (isPersonal(claims) ? PERSONAL_PROVIDERS : DEFAULT_PROVIDERS);
   }
 
-  /** A join URL of the provider's kind: Teams for work accounts, Teams free for personal ones. */
-  function joinUrlFor(claims) {
-    if (isPersonal(claims)) {
+  /** A join URL of the provider's kind: Teams free's for skypeForConsumer, else Teams'. */
+  function joinUrlFor(provider) {
+    if (provider === 'skypeForConsumer') {
       const digits = Array.from(randomBytes(13), (b) => b % 10).join('');
       return `https://teams.live.com/meet/${digits}?p=${randomBytes(12).toString('base64url')}`;
     }
@@ -162,7 +162,7 @@ export function createGraphCalendar({ verifyAccessToken, readBody, sendJson }) {
       };
       apply(event, input);
       if (online) {
-        const joinUrl = joinUrlFor(claims);
+        const joinUrl = joinUrlFor(provider);
         event.isOnlineMeeting = true;
         event.onlineMeetingProvider = provider;
         event.onlineMeeting = { joinUrl };
