@@ -107,12 +107,13 @@ function byCrate(csv) {
     if (size === undefined) continue;
     const name = quoted?.replaceAll('""', '"') ?? plain;
     const crate = /^data segment/.test(name) ? "(data segments)"
-      : /subsection$|^custom section/.test(name) ? "(names and custom sections)"
+      : /subsection$|^custom section/.test(name) ? "(names and custom sections, not shipped)"
       : /^(import|export|type|table|elem|memory|global|code\[|wasm magic)|headers$/.test(name) ? "(module structure: types, imports, exports, tables)"
+      // Methods of primitive types (`<char>::is_whitespace`) are core's.
+      : /^<[^:]*>::/.test(name) ? "core"
       : (/([A-Za-z_][A-Za-z0-9_]*)(\[[0-9a-f]+\])?::/.exec(name)?.[1]
-        // Unmangled: the exports, wasm-bindgen's shims (with what wasm-opt inlined into them) and
-        // the like.
-        ?? (/^[A-Za-z_][A-Za-z0-9_]*( multivalue shim)?$/.test(name) ? "(exported functions and shims)" : "(other)"));
+        // Unmangled: the exports and wasm-bindgen's shims, with what wasm-opt inlined into them.
+        ?? (/^[A-Za-z_][A-Za-z0-9_]*$| shim$/.test(name) ? "(exported functions and shims)" : "(other)"));
     totals.set(crate, (totals.get(crate) ?? 0) + Number(size));
   }
   const all = [...totals.values()].reduce((a, b) => a + b, 0);
