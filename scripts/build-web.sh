@@ -3,8 +3,9 @@
 #   crates/web/pkg          --target web      (plain <script type="module">; copied to www/pkg/)
 #   crates/web/pkg-bundler  --target bundler  (webpack, vite, esbuild)
 # wasm-pack runs the wasm-bindgen found on PATH (scripts/setup.sh installs it) and never downloads;
-# the cargo profile is `web` (the workspace Cargo.toml says why), and wasm-opt is off (--no-opt;
-# crates/web/Cargo.toml says why). The workspace profile strips symbols, so wasm-bindgen
+# the cargo profile is `web` (the workspace Cargo.toml says why). wasm-pack's own wasm-opt is off
+# (--no-opt: it would run Debian's binaryen, crates/web/Cargo.toml says why); `optimize` below runs
+# binaryen 132 from npm instead. The workspace profile strips symbols, so wasm-bindgen
 # warns that it cannot read the target features and assumes reference types, which is right for
 # Rust's wasm32 target. Idempotent: each run replaces the three output folders.
 set -euo pipefail
@@ -15,11 +16,19 @@ for tool in wasm-pack wasm-bindgen; do
   command -v "$tool" >/dev/null || { echo "build-web: $tool not found; run scripts/setup.sh" >&2; exit 1; }
 done
 
+# wasm-opt -Oz on the package's wasm, right after wasm-pack (scripts/opt-web-wasm.sh has the flags).
+# On the module of 2026-12-07 it took the wasm from 40585 to 35510 bytes: 18188 to 17240 gzipped,
+# 14943 to 14363 with brotli (as scripts/size-web.mjs counts them).
+optimize() { # out-dir
+  bash scripts/opt-web-wasm.sh "crates/web/$1/mailconnect_bg.wasm"
+}
+
 build() { # target out-dir
   wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features
+  optimize "$2"
   # mailconnect/meetings (Teams meetings over Graph) and mailconnect/links (message and mailto:
-  # links) are plain JS beside the wasm module, opt-in and outside the main bundle's size budget;
-  # they import MailconnectError from ./mailconnect.js.
+  # links) are plain JS beside the wasm module, opt-in imports (links counts in the size budget,
+  # meetings does not); they import MailconnectError from ./mailconnect.js.
   cp crates/web/js/{meetings,links}.{js,d.ts} "crates/web/$2/"
   # wasm-pack names the npm package after the crate; it is published as `mailconnect`. `exports`
   # makes `mailconnect/meetings` and `mailconnect/links` importable (and the wasm file, for `init(url)`), with types.

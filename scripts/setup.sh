@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen in Cargo.lock
 WORKER_BUILD_VERSION=0.8.7     # must match crate `worker`
 WASM_PACK_VERSION=0.15.1
+TWIGGY_VERSION=0.8.0           # the wasm size profiler of `node scripts/size-web.mjs --verbose`
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -22,7 +23,6 @@ fi
 missing_apt=()
 have chromium || missing_apt+=(chromium)
 have chromedriver || missing_apt+=(chromium-driver)
-have wasm-opt || missing_apt+=(binaryen)
 if ((${#missing_apt[@]})); then
   log "apt-get install ${missing_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -44,6 +44,11 @@ fi
 if [ "$(version_of worker-build)" != "$WORKER_BUILD_VERSION" ]; then
   log "cargo install worker-build $WORKER_BUILD_VERSION (about 10 minutes, once)"
   cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+fi
+
+if [ "$(version_of twiggy)" != "$TWIGGY_VERSION" ]; then
+  log "cargo install twiggy $TWIGGY_VERSION (about 5 minutes, once)"
+  cargo install -q twiggy --version "$TWIGGY_VERSION" --locked --force
 fi
 
 # npm ci again only when the lockfile changed since the last install.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every mailconnect test on a fresh clone: installs the toolchain (idempotently), checks
 # format and lints, runs the core unit tests, the browser module's tests in headless Chromium,
-# the Worker's integration tests in workerd, the end-to-end tests, and the bundle size check.
+# the Worker's integration tests in workerd, the end-to-end tests, the bundle size check, and
+# the package's TypeScript types (tsc on tests/web-import/usage.ts).
 # Prints a closing "N passed, N failed" line over all runners.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,7 @@ step "build web" bash scripts/build-web.sh
 step "web tests" bash scripts/test-web.sh
 step "build edge" bash scripts/build-edge.sh
 step "web bundle size" node scripts/size-web.mjs
+step "web types (tsc)" node_modules/.bin/tsc --noEmit --strict -p tests/web-import/tsconfig.json
 step "node tests" node --test --test-concurrency=1 tests/
 
 # One closing line over every runner: cargo ("test result: ok. N passed; M failed") and

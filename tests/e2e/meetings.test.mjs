@@ -103,6 +103,19 @@ describe('Teams meetings in the demo calendar', () => {
     });
   });
 
+  test('a personal Microsoft account, whose calendar allows skypeForConsumer only, gets a Teams free meeting', TEST, async () => {
+    stack.oauth.reset();
+    stack.oauth.calendar.personalAccount('ada@contoso.dev');
+    await inCalendar(async (page) => {
+      await fill(page, { subject: 'Book club', start: '2031-05-06T18:00', end: '2031-05-06T19:00' });
+      const added = await press(page, '.add-teams');
+      assert.equal(added.state, 'ok', added.text);
+      assert.match(await page.textContent('#meeting-form .join-url'), /^https:\/\/teams\.live\.com\/meet\//);
+      const [event] = stack.oauth.calendar.events();
+      assert.deepEqual([event.subject, event.isOnlineMeeting, event.onlineMeetingProvider], ['Book club', true, 'skypeForConsumer']);
+    });
+  });
+
   test('an account whose calendar does not allow Teams meetings is told so, and no event is made', TEST, async () => {
     stack.oauth.reset();
     stack.oauth.calendar.allowProviders('ada@contoso.dev', ['unknown']);

@@ -3,9 +3,10 @@
 //
 //   GET    /me/calendar               { id, name, owner, allowedOnlineMeetingProviders,
 //                                        defaultOnlineMeetingProvider }
-//   POST   /me/events                 201 the event; with isOnlineMeeting and onlineMeetingProvider
-//                                        "teamsForBusiness" it gets onlineMeeting.joinUrl and the
-//                                        meeting blob appended to its body
+//   POST   /me/events                 201 the event; with isOnlineMeeting and an allowed
+//                                        onlineMeetingProvider (default: the calendar's first) it
+//                                        gets onlineMeeting.joinUrl and the meeting blob appended to
+//                                        its body
 //   GET    /me/events/{id}            the event
 //   PATCH  /me/events/{id}            200 the event; only the properties sent change
 //   DELETE /me/events/{id}            204
@@ -19,23 +20,33 @@
 //     a PATCH whose body no longer holds it turns the online meeting off (Graph's event-update
 //     notes: "Inadvertently removing the meeting blob from the body would disable meeting online");
 //     a PATCH without `body` keeps it;
-//   - an online meeting provider the calendar does not allow is refused with 400 ErrorInvalidRequest;
+//   - an online meeting provider the calendar does not allow is refused with 400 ErrorInvalidRequest
+//     for a work account; a personal Microsoft account gets the event without a meeting instead;
+//   - a personal Microsoft account (its token's `tid` is the consumers tenant, or marked by
+//     personalAccount()) has a calendar that allows `skypeForConsumer` only;
+//   - `skypeForConsumer` meetings are served by Teams free: join URLs on teams.live.com;
 //   - `Prefer: outlook.timezone="UTC"` is the only time zone served (times are UTC throughout).
 //
 // Test hooks (methods of `server.calendar`):
 //   allowProviders(username, providers)  the account's allowedOnlineMeetingProviders
-//                                        (default ["teamsForBusiness"])
+//                                        (default ["teamsForBusiness"], a personal account's
+//                                        ["skypeForConsumer"])
+//   personalAccount(username)            the account is a personal Microsoft account
 //   throttleNext({ status = 429, retryAfter = 1, count = 1 })  the next `count` calendar requests
 //                                        answer `status` (429 or 503) with Retry-After seconds
 //   events()                             every event of every account, cancelled ones too
 //   requests()                           the last 100 requests: { method, path, status }
-//   reset()                              no events, throttling or provider overrides
+//   reset()                              no events, throttling, provider overrides or personal
+//                                        accounts
 
 import { randomBytes, randomUUID } from 'node:crypto';
 
 const GRAPH = 'https://graph.microsoft.com';
 const WRITE_SCOPES = ['Calendars.ReadWrite'];
 const DEFAULT_PROVIDERS = ['teamsForBusiness'];
+const PERSONAL_PROVIDERS = ['skypeForConsumer'];
+// The tenant of every personal Microsoft account: their tokens' `tid`.
+const CONSUMERS_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
 const PATCHABLE = ['subject', 'body', 'start', 'end', 'attendees', 'location', 'importance', 'sensitivity', 'showAs', 'categories'];
 const CORS = {
   'access-control-allow-origin': '*',
@@ -57,6 +68,7 @@ function meetingBlob(joinUrl) {
 export function createGraphCalendar({ verifyAccessToken, readBody, sendJson }) {
   let events = new Map(); // id -> { owner (oid), event }
   let providers = new Map(); // username (lower case) -> allowed providers
+  let personal = new Set(); // usernames (lower case) of personal Microsoft accounts
   let throttle = null;
   let log = [];
 
@@ -64,8 +76,23 @@ export function createGraphCalendar({ verifyAccessToken, readBody, sendJson }) {
     error: { code, message, innerError: { date: new Date().toISOString(), 'request-id': randomUUID() } },
   }, { ...CORS, ...headers });
 
+  const usernameOf = (claims) => String(claims.preferred_username).toLowerCase();
+
+  function isPersonal(claims) {
+    return claims.tid === CONSUMERS_TENANT || personal.has(usernameOf(claims));
+  }
+
   function allowedFor(claims) {
-    return providers.get(String(claims.preferred_username).toLowerCase()) ?? DEFAULT_PROVIDERS;
+    return providers.get(usernameOf(claims)) ?? (isPersonal(claims) ? PERSONAL_PROVIDERS : DEFAULT_PROVIDERS);
+  }
+
+  /** A join URL of the provider's kind: Teams free's for skypeForConsumer, else Teams'. */
+  function joinUrlFor(provider) {
+    if (provider === 'skypeForConsumer') {
+      const digits = Array.from(randomBytes(13), (b) => b % 10).join('');
+      return `https://teams.live.com/meet/${digits}?p=${randomBytes(12).toString('base64url')}`;
+    }
+    return `https://teams.microsoft.com/l/meetup-join/19%3ameeting_${randomBytes(18).toString('base64url')}%40thread.v2/0`;
   }
 
   function find(claims, id) {
@@ -114,7 +141,8 @@ export function createGraphCalendar({ verifyAccessToken, readBody, sendJson }) {
       const input = JSON.parse(await readBody(req) || '{}');
       if (!input.start?.dateTime || !input.end?.dateTime) return error(res, 400, 'ErrorInvalidRequest', 'Start and end are required.');
       const provider = input.isOnlineMeeting ? input.onlineMeetingProvider ?? allowedFor(claims)[0] : 'unknown';
-      if (input.isOnlineMeeting && !allowedFor(claims).includes(provider)) {
+      const online = input.isOnlineMeeting && allowedFor(claims).includes(provider);
+      if (input.isOnlineMeeting && !online && !isPersonal(claims)) {
         return error(res, 400, 'ErrorInvalidRequest', `Online meeting provider ${provider} is not allowed for this calendar.`);
       }
       const id = `AAMk${randomBytes(24).toString('base64url')}`;
@@ -133,8 +161,8 @@ export function createGraphCalendar({ verifyAccessToken, readBody, sendJson }) {
         webLink: `https://outlook.office365.com/owa/?itemid=${id}&exvsurl=1&path=/calendar/item`,
       };
       apply(event, input);
-      if (input.isOnlineMeeting) {
-        const joinUrl = `https://teams.microsoft.com/l/meetup-join/19%3ameeting_${randomBytes(18).toString('base64url')}%40thread.v2/0`;
+      if (online) {
+        const joinUrl = joinUrlFor(provider);
         event.isOnlineMeeting = true;
         event.onlineMeetingProvider = provider;
         event.onlineMeeting = { joinUrl };
@@ -213,6 +241,9 @@ export function createGraphCalendar({ verifyAccessToken, readBody, sendJson }) {
     allowProviders(username, list) {
       providers.set(username.toLowerCase(), [...list]);
     },
+    personalAccount(username) {
+      personal.add(username.toLowerCase());
+    },
     throttleNext({ status = 429, retryAfter = 1, count = 1 } = {}) {
       if (![429, 503].includes(status)) throw new Error('throttleNext: status must be 429 or 503');
       throttle = { status, retryAfter, count };
@@ -222,6 +253,7 @@ export function createGraphCalendar({ verifyAccessToken, readBody, sendJson }) {
     reset() {
       events = new Map();
       providers = new Map();
+      personal = new Set();
       throttle = null;
       log = [];
     },

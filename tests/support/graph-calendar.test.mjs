@@ -14,6 +14,8 @@ import { MailconnectError } from '../../crates/web/pkg/mailconnect.js';
 const MEETINGS_JS = new URL('../../crates/web/pkg/meetings.js', import.meta.url);
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const CALENDAR_SCOPE = 'openid profile offline_access User.Read Calendars.ReadWrite';
+// The tenant of every personal Microsoft account (the `tid` of their tokens).
+const CONSUMERS_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
 
 /** An access token for `user` with `scope` from the code flow (PKCE, client secret). */
 async function accessToken(server, { user = 'ada@contoso.dev', scope = CALENDAR_SCOPE } = {}) {
@@ -132,7 +134,55 @@ describe('mailconnect/meetings against the Graph calendar stand-in', () => {
 
   test('an account whose calendar does not allow Teams gets teams_not_allowed and no event is made', async () => {
     server.calendar.reset();
-    server.calendar.allowProviders('ada@contoso.dev', ['skypeForConsumer']);
+    server.calendar.allowProviders('ada@contoso.dev', ['skypeForBusiness']);
+    assert.equal(await meetings.meetingProvider(), null);
+    await assert.rejects(meetings.create({ subject: 'x', start: at(1), end: at(2) }), { code: 'teams_not_allowed', action: 'configuration' });
+    assert.equal(server.calendar.events().length, 0);
+  });
+
+  test('a work account\'s calendar that allows teamsForBusiness and skypeForConsumer gets teamsForBusiness', async () => {
+    server.calendar.reset();
+    server.calendar.allowProviders('ada@contoso.dev', ['skypeForConsumer', 'teamsForBusiness']);
+    const created = await meetings.create({ subject: 'Both', start: at(1), end: at(2) });
+    assert.equal(created.onlineMeetingProvider, 'teamsForBusiness');
+    assert.match(created.joinUrl, /^https:\/\/teams\.microsoft\.com\/l\/meetup-join\//);
+  });
+
+  test('a personal account\'s calendar (skypeForConsumer only) gets a Teams free meeting through skypeForConsumer, kept by updates', async () => {
+    server.calendar.reset();
+    server.calendar.personalAccount('ada@contoso.dev');
+    assert.equal(await meetings.meetingProvider(), 'skypeForConsumer');
+    assert.equal(await meetings.teamsAllowed(), true);
+    const created = await meetings.create({ subject: 'Book club', start: at(24), end: at(25), attendees: ['grace@outlook.com'] });
+    assert.equal(created.onlineMeetingProvider, 'skypeForConsumer');
+    assert.match(created.joinUrl, /^https:\/\/teams\.live\.com\/meet\/\d+\?p=/);
+
+    const updated = await meetings.update(created.id, { subject: 'Book club (moved)', start: at(26), end: at(27) });
+    assert.equal(updated.joinUrl, created.joinUrl);
+    const [stored] = server.calendar.events();
+    assert.deepEqual([stored.isOnlineMeeting, stored.onlineMeetingProvider, stored.subject], [true, 'skypeForConsumer', 'Book club (moved)']);
+  });
+
+  test('the stand-in, like Graph, makes a personal account\'s event without a meeting when asked for teamsForBusiness', async () => {
+    server.calendar.reset();
+    server.calendar.personalAccount('ada@contoso.dev');
+    const res = await fetch(`${server.url}/graph/v1.0/me/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${(await tokens.accessToken()).accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        subject: 'Assumed Teams', start: { dateTime: '2031-01-01T10:00:00', timeZone: 'UTC' }, end: { dateTime: '2031-01-01T11:00:00', timeZone: 'UTC' },
+        isOnlineMeeting: true, onlineMeetingProvider: 'teamsForBusiness',
+      }),
+    });
+    assert.equal(res.status, 201);
+    const event = await res.json();
+    assert.deepEqual([event.isOnlineMeeting, event.onlineMeetingProvider, event.onlineMeeting], [false, 'unknown', null]);
+  });
+
+  test('a personal account whose calendar allows no online meeting provider still gets teams_not_allowed and no event', async () => {
+    server.calendar.reset();
+    server.calendar.personalAccount('ada@contoso.dev');
+    server.calendar.allowProviders('ada@contoso.dev', []);
     await assert.rejects(meetings.create({ subject: 'x', start: at(1), end: at(2) }), { code: 'teams_not_allowed', action: 'configuration' });
     assert.equal(server.calendar.events().length, 0);
   });
@@ -148,5 +198,23 @@ describe('mailconnect/meetings against the Graph calendar stand-in', () => {
       graphBase: `${server.url}/graph/v1.0`,
     });
     await assert.rejects(outlook.teamsAllowed(), { code: 'InvalidAuthenticationToken', action: 'reconnect' });
+  });
+});
+
+describe('mailconnect/meetings for personal Microsoft accounts, known by their tokens\' consumers tenant', () => {
+  let server;
+
+  before(async () => {
+    server = await startOAuthServer({ redirectUris: [REDIRECT], tenantId: CONSUMERS_TENANT });
+  });
+
+  after(() => server.stop());
+
+  test('a token whose tid is the consumers tenant has a skypeForConsumer calendar and gets a Teams free meeting', async () => {
+    const meetings = new TeamsMeetings({ tokens: tokensOf(await accessToken(server)), graphBase: `${server.url}/graph/v1.0` });
+    assert.equal(await meetings.meetingProvider(), 'skypeForConsumer');
+    const created = await meetings.create({ subject: 'Family call', start: at(1), end: at(2) });
+    assert.equal(created.onlineMeetingProvider, 'skypeForConsumer');
+    assert.match(created.joinUrl, /^https:\/\/teams\.live\.com\/meet\//);
   });
 });

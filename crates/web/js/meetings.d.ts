@@ -24,6 +24,15 @@ export interface TeamsMeetingsOptions {
     maxRetryAfterMs?: number;
 }
 
+/**
+ * Graph's onlineMeetingProviderType. Teams meetings come from `teamsForBusiness` (work and school
+ * accounts) and `skypeForConsumer` (personal Microsoft accounts, served by Teams free).
+ */
+export type OnlineMeetingProvider = "unknown" | "skypeForBusiness" | "skypeForConsumer" | "teamsForBusiness";
+
+/** The providers this module makes Teams meetings with. */
+export type TeamsMeetingProvider = "teamsForBusiness" | "skypeForConsumer";
+
 /** An attendee: an email address, or one with a display name. */
 export type Attendee = string | { email: string; name?: string };
 
@@ -35,6 +44,8 @@ export interface Meeting {
     attendees: { email: string; name?: string }[];
     /** The Teams join URL (`onlineMeeting.joinUrl`); null once the meeting was removed. */
     joinUrl: string | null;
+    /** The event's provider (`unknown` for an event without an online meeting). */
+    onlineMeetingProvider: OnlineMeetingProvider;
     isCancelled: boolean;
     /** The event in Outlook on the web. */
     webLink?: string;
@@ -68,11 +79,17 @@ export interface MeetingChanges {
 
 export class TeamsMeetings {
     constructor(options: TeamsMeetingsOptions);
-    /** Whether the calendar's `allowedOnlineMeetingProviders` has `teamsForBusiness`. */
+    /**
+     * The provider `create` uses: `teamsForBusiness` when the calendar's
+     * `allowedOnlineMeetingProviders` has it, else `skypeForConsumer` (a personal account) when it
+     * has that, else null.
+     */
+    meetingProvider(): Promise<TeamsMeetingProvider | null>;
+    /** Whether the calendar allows Teams meetings: `meetingProvider()` is not null. */
     teamsAllowed(): Promise<boolean>;
     /**
-     * Creates an event with a Teams meeting. Rejects `teams_not_allowed` (action `configuration`)
-     * when the account's calendar does not allow Teams meetings.
+     * Creates an event with a Teams meeting through `meetingProvider()`. Rejects
+     * `teams_not_allowed` (action `configuration`) when the account's calendar allows neither.
      */
     create(meeting: NewMeeting): Promise<Meeting>;
     get(id: string): Promise<Meeting>;

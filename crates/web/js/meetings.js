@@ -4,8 +4,12 @@
 // the token source for every request and never kept, so a refreshed token is always used.
 //
 // Graph's rules this follows (learn.microsoft.com/graph/api/event-update and friends):
-// - a Teams meeting is `isOnlineMeeting: true` + `onlineMeetingProvider: "teamsForBusiness"` at
-//   creation, and only if the calendar's `allowedOnlineMeetingProviders` lists teamsForBusiness;
+// - a Teams meeting is `isOnlineMeeting: true` + an `onlineMeetingProvider` at creation, one that
+//   the calendar's `allowedOnlineMeetingProviders` lists: `teamsForBusiness` for work and school
+//   accounts, `skypeForConsumer` for personal Microsoft accounts (served by Teams free). The
+//   other values of Graph's onlineMeetingProviderType are not Teams: `skypeForBusiness` (retired)
+//   and `unknown`. Asked for a provider its calendar lacks, a personal account gets an event
+//   without a meeting, so the provider is read from the calendar, never assumed;
 // - the meeting lives in a "meeting blob" inside the event's body: a PATCH that rewrites `body`
 //   without it turns the meeting off. So updates send only the properties that change, and a body
 //   edit starts from the current body and must keep the join URL in it;
@@ -15,7 +19,8 @@
 import { MailconnectError } from "./mailconnect.js";
 
 export const DEFAULT_GRAPH_BASE = "https://graph.microsoft.com/v1.0";
-const TEAMS = "teamsForBusiness";
+// The providers whose meetings are Teams meetings, in order of preference.
+const TEAMS_PROVIDERS = ["teamsForBusiness", "skypeForConsumer"];
 // Times go out and come back in UTC, so a Date maps to Graph's {dateTime, timeZone} without guessing.
 const PREFER_UTC = 'outlook.timezone="UTC"';
 
@@ -59,6 +64,7 @@ function meeting(event) {
     end: time(event.end),
     attendees: (event.attendees ?? []).map((a) => ({ email: a.emailAddress?.address, name: a.emailAddress?.name })),
     joinUrl: event.onlineMeeting?.joinUrl ?? null,
+    onlineMeetingProvider: event.onlineMeetingProvider ?? "unknown",
     isCancelled: event.isCancelled === true,
     webLink: event.webLink,
     body: event.body,
@@ -126,18 +132,28 @@ export class TeamsMeetings {
     }
   }
 
-  /** Whether the user's calendar allows Teams meetings (its allowedOnlineMeetingProviders). */
-  async teamsAllowed() {
+  /**
+   * The provider this module creates the user's Teams meetings with: the first of TEAMS_PROVIDERS
+   * that the calendar's allowedOnlineMeetingProviders lists, or null when it lists none.
+   */
+  async meetingProvider() {
     const calendar = await this.#request("GET", "/me/calendar?$select=allowedOnlineMeetingProviders", "Reading the calendar");
-    return (calendar.allowedOnlineMeetingProviders ?? []).includes(TEAMS);
+    const allowed = calendar.allowedOnlineMeetingProviders ?? [];
+    return TEAMS_PROVIDERS.find((provider) => allowed.includes(provider)) ?? null;
+  }
+
+  /** Whether the user's calendar allows Teams meetings (meetingProvider() is not null). */
+  async teamsAllowed() {
+    return (await this.meetingProvider()) !== null;
   }
 
   /**
-   * Creates an event with a Teams meeting. Rejects `teams_not_allowed` (action `configuration`)
-   * when the calendar does not allow Teams meetings.
+   * Creates an event with a Teams meeting, through the provider the calendar allows. Rejects
+   * `teams_not_allowed` (action `configuration`) when the calendar allows none of them.
    */
   async create({ subject, start, end, attendees = [], body }) {
-    if (!(await this.teamsAllowed())) {
+    const provider = await this.meetingProvider();
+    if (!provider) {
       throw fail("Teams meetings are not allowed for this account's calendar: ask your admin to allow Microsoft Teams as an online meeting provider", "teams_not_allowed", "configuration");
     }
     const event = await this.#request("POST", "/me/events", "Creating the meeting", {
@@ -147,7 +163,7 @@ export class TeamsMeetings {
       attendees: graphAttendees(attendees),
       ...(body ? { body: { contentType: "html", content: body } } : {}),
       isOnlineMeeting: true,
-      onlineMeetingProvider: TEAMS,
+      onlineMeetingProvider: provider,
     });
     if (!event.onlineMeeting?.joinUrl) throw fail("Graph created the event without a Teams meeting", "no_online_meeting", "retry");
     return meeting(event);
