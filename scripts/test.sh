@@ -7,8 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 LOGS=$(mktemp -d)
-# Browsers and Workers a test could leave behind: those running before this run are not ours.
-LEFTOVERS='chromium|chrome|workerd|wrangler'
+# Browsers, Workers and mail servers a test could leave behind: those running before this run are not ours.
+LEFTOVERS='chromium|chrome|workerd|wrangler|dovecot'
 before=$(pgrep -d' ' -f "$LEFTOVERS" || true)
 
 cleanup() {

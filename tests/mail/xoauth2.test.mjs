@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connectLines } from '../support/mail-server.mjs';
 import { RELAY, imapLogin, imapSearch, pop3Login, smtpLogin, smtpSend, startMailStack } from './harness.mjs';
 
 const REFUSED = {
@@ -59,6 +60,16 @@ describe('XOAUTH2 with app-only tokens from the edge, against Dovecot', () => {
     for (let line = await imap.conn.line(); !line.startsWith('b '); line = await imap.conn.line()) text += `${line}\n`;
     assert.match(text, /Sent with a token from the edge\.\n\.A line that starts with a dot\./);
     imap.conn.close();
+  });
+
+  test('the bare token (--token) logs in with OAUTHBEARER (RFC 7628) too', async () => {
+    const token = await stack.appToken('relay', '--token');
+    const oauthbearer = Buffer.from(`n,a=${RELAY},\x01auth=Bearer ${token}\x01\x01`).toString('base64');
+    const conn = await connectLines(stack.mail.imap);
+    await conn.line();
+    conn.send(`a AUTHENTICATE OAUTHBEARER ${oauthbearer}`);
+    assert.match(await conn.line(), /^a OK .*Logged in/);
+    conn.close();
   });
 
   test('a delegated token (the service mailbox\'s password grant) opens its own user\'s mailbox', async () => {
