@@ -148,8 +148,19 @@ export async function smtpLogin(server, xoauth2) {
   await until(conn, (l) => /^\d{3} /.test(l));
   conn.send('EHLO relay.contoso.dev');
   const ehlo = await until(conn, (l) => /^\d{3} /.test(l));
-  conn.send(`AUTH XOAUTH2 ${xoauth2}`);
-  let reply = await conn.line();
+  // RFC 4954 §4: an initial response that would make the command longer than SMTP's 512-octet
+  // line limit goes after the server's 334 instead (a token makes it about 1,300).
+  const initial = `AUTH XOAUTH2 ${xoauth2}`;
+  let reply;
+  if (initial.length + 2 <= 512) {
+    conn.send(initial);
+  } else {
+    conn.send('AUTH XOAUTH2');
+    reply = await conn.line();
+    if (!reply.startsWith('334')) return { ehlo, reply, conn };
+    conn.send(xoauth2);
+  }
+  reply = await conn.line();
   if (reply.startsWith('334 ')) {
     conn.send('');
     reply = await conn.line();

@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
+/// SMTP's command line limit, CRLF included (RFC 5321 §4.5.3.1.4).
+const SMTP_LINE_LIMIT: usize = 512;
 /// The longest server line read; longer ones are a broken or hostile server.
 const MAX_LINE: u64 = 16 * 1024;
 
@@ -366,7 +368,11 @@ fn smtp(conn: &mut Conn, security: Security, host: &str, xoauth2: &str) -> Resul
     if !auth.split_whitespace().any(|m| m == "XOAUTH2") {
         return Ok(Outcome::NoXoauth2 { offered: auth.to_owned() });
     }
-    conn.send(&format!("AUTH XOAUTH2 {xoauth2}"))?;
+    // RFC 4954 §4: when the initial response would make the command longer than SMTP's line
+    // limit (512 octets with CRLF; a token makes it about 1,300), it goes after the 334 instead.
+    let initial = format!("AUTH XOAUTH2 {xoauth2}");
+    let mut sent = initial.len() + 2 <= SMTP_LINE_LIMIT;
+    conn.send(if sent { &initial } else { "AUTH XOAUTH2" })?;
     let mut detail = None;
     loop {
         let (code, lines) = smtp_reply(conn)?;
@@ -374,6 +380,10 @@ fn smtp(conn: &mut Conn, security: Security, host: &str, xoauth2: &str) -> Resul
             235 => {
                 let _ = conn.send("QUIT");
                 return Ok(Outcome::Accepted);
+            }
+            334 if !sent => {
+                sent = true;
+                conn.send(xoauth2)?;
             }
             334 => {
                 detail = challenge_detail(lines.last().and_then(|l| l.get(4..)).unwrap_or_default());
