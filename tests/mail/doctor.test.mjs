@@ -29,6 +29,23 @@ describe('mailconnect doctor', () => {
     assert.match(wide.stdout, /^result: healthy \(0 warnings\)$/m);
   });
 
+  test('TLS and STARTTLS to a server whose certificate --ca-file trusts; without it, the certificate is the problem', async () => {
+    const { mail } = stack;
+    const address = (s) => `${s.host}:${s.port}`;
+    const doctor = (...args) => stack.mailconnect(['doctor', ...edgeArgs('relay'), '--user', RELAY, '--margin', '1800', ...args]);
+    const tls = await doctor('--imap', address(mail.imaps), '--pop3', address(mail.pop3s), '--security', 'tls', '--ca-file', mail.caFile);
+    assert.equal(tls.code, 0, tls.stdout);
+    assert.match(tls.stdout, /^imap +ok +127\.0\.0\.1:\d+ \(TLS\) accepted XOAUTH2/m);
+    assert.match(tls.stdout, /^pop3 +ok +127\.0\.0\.1:\d+ \(TLS\) accepted XOAUTH2/m);
+    const starttls = await doctor('--imap', address(mail.imap), '--pop3', address(mail.pop3), '--smtp', address(mail.smtp), '--security', 'starttls', '--ca-file', mail.caFile);
+    assert.equal(starttls.code, 0, starttls.stdout);
+    for (const protocol of ['imap', 'pop3', 'smtp']) assert.match(starttls.stdout, new RegExp(`^${protocol} +ok +127\\.0\\.0\\.1:\\d+ \\(STARTTLS\\) accepted XOAUTH2`, 'm'));
+    const untrusted = await doctor('--imap', address(mail.imaps), '--security', 'tls');
+    assert.equal(untrusted.code, 1, untrusted.stdout);
+    assert.match(untrusted.stdout, /^imap +problem +127\.0\.0\.1:\d+ \(TLS\): TLS handshake with 127\.0\.0\.1 failed: invalid peer certificate/m);
+    assert.match(untrusted.stdout, /fix: .*--ca-file for a private CA$/m);
+  });
+
   test('a token for Microsoft Graph: the server refuses, doctor names the resource to use', async () => {
     const out = await stack.doctor([...edgeArgs('graph-relay'), '--user', RELAY], { servers: ['imap'] });
     assert.equal(out.code, 1, out.stdout);

@@ -17,7 +17,9 @@
 // recipients' Maildirs, where IMAP and POP3 read it.
 //
 //   const mail = await startMailServer({ oauth, mailboxPermissions: { [clientId]: 'relay@contoso.dev' } });
-//   mail.imap / mail.pop3 / mail.smtp    { host, port }
+//   mail.imap / mail.pop3 / mail.smtp    { host, port }: plain text with STARTTLS offered
+//   mail.imaps / mail.pop3s              { host, port }: TLS from the first byte
+//   mail.caFile                          the PEM of the servers' self-signed certificate (127.0.0.1, localhost)
 //   mail.refusals()                      the tokens the Exchange check refused: [{ service, reason }]
 //   await mail.stop()                    stops Dovecot by PID, closes the endpoints, removes the directory
 //
@@ -172,7 +174,10 @@ export async function startMailServer({ oauth, mailboxPermissions = {} }) {
   }
   const sink = smtpSink(deliver);
   const [exchangePort, sinkPort] = [await listen(exchange), await listen(sink)];
-  const ports = { imap: await freePort(), pop3: await freePort(), submission: await freePort() };
+  const ports = { imap: await freePort(), imaps: await freePort(), pop3: await freePort(), pop3s: await freePort(), submission: await freePort() };
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  await selfSignedCertificate(cert, key);
+  for (const file of [cert, key]) await chown(file, account.uid, account.gid);
 
   await writeFile(join(dir, 'oauth2.conf.ext'), [
     `introspection_url = http://127.0.0.1:${exchangePort}/introspect`,
@@ -190,7 +195,9 @@ state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
 protocols = imap pop3 submission
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <${cert}
+ssl_key = <${key}
 # Loopback only: Dovecot counts 127.0.0.1 as secure, this makes it explicit.
 disable_plaintext_auth = no
 auth_mechanisms = xoauth2 oauthbearer
@@ -225,7 +232,8 @@ service imap-login {
     port = ${ports.imap}
   }
   inet_listener imaps {
-    port = 0
+    port = ${ports.imaps}
+    ssl = yes
   }
 }
 service pop3-login {
@@ -234,7 +242,8 @@ service pop3-login {
     port = ${ports.pop3}
   }
   inet_listener pop3s {
-    port = 0
+    port = ${ports.pop3s}
+    ssl = yes
   }
 }
 service submission-login {
@@ -269,10 +278,11 @@ submission_relay_trusted = yes
     await rm(dir, { recursive: true, force: true });
   }
 
-  // Ready when every protocol greets (the master listens before its login processes run).
+  // Ready when every protocol greets (the master listens before its login processes run; TLS
+  // listeners answer a client hello, so a plain connection to them only sees them accept).
   const deadline = Date.now() + 10_000;
   try {
-    for (const port of Object.values(ports)) {
+    for (const port of [ports.imap, ports.pop3, ports.submission]) {
       while (!(await greets(port))) {
         const log = () => readFile(join(dir, 'dovecot.log'), 'utf8').catch(() => '');
         if (spawnError) throw new Error(`cannot start dovecot (install it with scripts/setup.sh): ${spawnError.message}`);
@@ -289,13 +299,29 @@ submission_relay_trusted = yes
   const address = (port) => ({ host: '127.0.0.1', port });
   return {
     imap: address(ports.imap),
+    imaps: address(ports.imaps),
     pop3: address(ports.pop3),
+    pop3s: address(ports.pop3s),
     smtp: address(ports.submission),
+    caFile: cert,
     pid: dovecot.pid,
     refusals: () => refusals.slice(),
     log: () => readFile(join(dir, 'dovecot.log'), 'utf8'),
     stop,
   };
+}
+
+/** A self-signed server certificate for 127.0.0.1 and localhost (not a CA: it is its own anchor). */
+function selfSignedCertificate(cert, key) {
+  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'extendedKeyUsage=serverAuth'];
+  return new Promise((resolve, reject) => {
+    const openssl = spawn('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    openssl.stderr.on('data', (c) => { stderr += c; });
+    openssl.once('error', reject);
+    openssl.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`openssl: ${stderr}`))));
+  });
 }
 
 function greets(port) {

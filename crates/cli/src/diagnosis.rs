@@ -234,6 +234,12 @@ fn login_finding(facts: &Facts, login: &Login, token_is_wrong: bool) -> Finding 
             format!("{server}: {error}"),
             Some("check the host and port, and TLS: ports 993, 995 and 465 take TLS, 143, 110 and 587 STARTTLS (--security)".into()),
         ),
+        Outcome::TlsFailed(error) => finding(
+            topic,
+            Level::Problem,
+            format!("{server}: {error}"),
+            Some("the server's certificate must be valid for the host name given: use the name on the certificate (Exchange Online: outlook.office365.com, smtp.office365.com), or --ca-file for a private CA".into()),
+        ),
         Outcome::NoXoauth2 { offered } => {
             let offered = if offered.is_empty() { "no SASL mechanism".to_owned() } else { format!("only {offered}") };
             let fix = match server.protocol {
@@ -430,6 +436,13 @@ mod tests {
         let findings = run(app_token("https://outlook.office365.com", ROLES, NOW + 3599), Some(3599), &logins);
         assert_eq!(problems(&findings), []);
         assert_eq!(findings.iter().filter(|f| f.level == Level::Unreachable).count(), 2);
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_a_problem_to_fix_not_a_retry() {
+        let logins = [login(Protocol::Imap, Outcome::TlsFailed("TLS handshake with mail.contoso.com failed: invalid peer certificate: UnknownIssuer".into()))];
+        let p = run(app_token("https://outlook.office365.com", ROLES, NOW + 3599), Some(3599), &logins);
+        assert!(problems(&p)[0].2.contains("--ca-file"), "{p:?}");
     }
 
     #[test]

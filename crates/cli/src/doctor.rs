@@ -6,7 +6,7 @@
 use crate::app_token::{self, Failure};
 use crate::claims::Claims;
 use crate::diagnosis::{diagnose, Facts, Finding, Level, Login};
-use crate::mail_login::{self, Protocol, Server};
+use crate::mail_login::{self, Protocol, Server, Tls};
 use mailconnect_core::xoauth2;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,6 +30,8 @@ pub struct Doctor {
     pub servers: Vec<(Server, u64)>,
     /// The connector's `token_expiry_margin`, in seconds.
     pub margin: u64,
+    /// The certificates TLS trusts.
+    pub tls: Tls,
 }
 
 /// The idle timeout the protocol's RFC sets as the least a server may use: IMAP's autologout
@@ -66,7 +68,7 @@ pub fn run(doctor: Doctor) -> u8 {
         Ok(sasl) => doctor
             .servers
             .iter()
-            .map(|(server, idle)| Login { server: server.clone(), idle_timeout: *idle, outcome: mail_login::login(server, &sasl) })
+            .map(|(server, idle)| Login { server: server.clone(), idle_timeout: *idle, outcome: mail_login::login(server, &sasl, &doctor.tls) })
             .collect(),
         Err(_) => {
             print_finding(&Finding {

@@ -13,9 +13,12 @@
 //! After STARTTLS, bytes the server sent before the handshake are refused (STARTTLS injection).
 
 use mailconnect_core::encoding::base64_decode;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,18 +128,70 @@ pub enum Outcome {
     /// The server does not offer XOAUTH2 (or AUTH at all) on this connection; `offered` is what
     /// it advertised.
     NoXoauth2 { offered: String },
-    /// No answer: connection, TLS or protocol failure.
+    /// No answer: connection or protocol failure.
     Unreachable(String),
+    /// The TLS handshake failed: the server's certificate is not trusted or not for this host.
+    TlsFailed(String),
+}
+
+/// Why a login got no verdict.
+#[derive(Debug)]
+enum Failure {
+    Unreachable(String),
+    Tls(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Unreachable(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::Unreachable(message.to_owned())
+    }
+}
+
+/// The certificates TLS connections trust: the Web PKI's roots (webpki-roots), and those of a
+/// PEM file for a server with a certificate of a private CA.
+#[derive(Debug, Clone)]
+pub struct Tls(Arc<rustls::ClientConfig>);
+
+impl Tls {
+    /// The Web PKI's roots, plus every certificate in `ca_file`.
+    pub fn new(ca_file: Option<&Path>) -> Result<Tls, String> {
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        if let Some(path) = ca_file {
+            let certificates =
+                CertificateDer::pem_file_iter(path).and_then(|certs| certs.collect::<Result<Vec<_>, _>>()).map_err(|e| format!("{}: {e}", path.display()))?;
+            if certificates.is_empty() {
+                return Err(format!("{}: no certificate in it", path.display()));
+            }
+            for certificate in certificates {
+                roots.add(certificate).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Tls(Arc::new(config)))
+    }
 }
 
 /// Logs in with `xoauth2` (core's `xoauth2()` string) and logs out again.
-pub fn login(server: &Server, xoauth2: &str) -> Outcome {
-    let result = Conn::open(server).and_then(|mut conn| match server.protocol {
-        Protocol::Imap => imap(&mut conn, server.security, &server.host, xoauth2),
-        Protocol::Pop3 => pop3(&mut conn, server.security, &server.host, xoauth2),
-        Protocol::Smtp => smtp(&mut conn, server.security, &server.host, xoauth2),
+pub fn login(server: &Server, xoauth2: &str, tls: &Tls) -> Outcome {
+    let result = Conn::open(server, tls).and_then(|mut conn| match server.protocol {
+        Protocol::Imap => imap(&mut conn, server.security, xoauth2),
+        Protocol::Pop3 => pop3(&mut conn, server.security, xoauth2),
+        Protocol::Smtp => smtp(&mut conn, server.security, xoauth2),
     });
-    result.unwrap_or_else(Outcome::Unreachable)
+    result.unwrap_or_else(|failure| match failure {
+        Failure::Unreachable(message) => Outcome::Unreachable(message),
+        Failure::Tls(message) => Outcome::TlsFailed(message),
+    })
 }
 
 trait Stream: Read + Write {}
@@ -145,11 +200,14 @@ impl<T: Read + Write> Stream for T {}
 /// A line-oriented connection, plain until `start_tls`.
 struct Conn {
     plain: Option<BufReader<TcpStream>>,
-    tls: Option<BufReader<Box<dyn Stream>>>,
+    encrypted: Option<BufReader<Box<dyn Stream>>>,
+    /// The name the server's certificate must have.
+    host: String,
+    tls: Tls,
 }
 
 impl Conn {
-    fn open(server: &Server) -> Result<Conn, String> {
+    fn open(server: &Server, tls: &Tls) -> Result<Conn, Failure> {
         let addr = (server.host.as_str(), server.port)
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve {}: {e}", server.host))?
@@ -157,47 +215,42 @@ impl Conn {
             .ok_or_else(|| format!("{} has no address", server.host))?;
         let tcp = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         tcp.set_read_timeout(Some(TIMEOUT)).and_then(|()| tcp.set_write_timeout(Some(TIMEOUT))).map_err(|e| e.to_string())?;
-        let mut conn = Conn { plain: Some(BufReader::new(tcp)), tls: None };
+        let mut conn = Conn { plain: Some(BufReader::new(tcp)), encrypted: None, host: server.host.clone(), tls: tls.clone() };
         if server.security == Security::Tls {
-            conn.start_tls(&server.host)?;
+            conn.start_tls()?;
         }
         Ok(conn)
     }
 
-    fn start_tls(&mut self, host: &str) -> Result<(), String> {
+    fn start_tls(&mut self) -> Result<(), Failure> {
+        let host = self.host.as_str();
         let reader = self.plain.take().ok_or("unreachable: TLS started twice")?;
         if !reader.buffer().is_empty() {
             return Err("the server sent data before the TLS handshake (refused: STARTTLS injection)".into());
         }
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| format!("{host:?} is not a valid TLS server name"))?;
-        let client = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let client = rustls::ClientConnection::new(self.tls.0.clone(), name).map_err(|e| e.to_string())?;
         let mut tls = rustls::StreamOwned::new(client, reader.into_inner());
         while tls.conn.is_handshaking() {
-            tls.conn.complete_io(&mut tls.sock).map_err(|e| format!("TLS handshake with {host} failed: {e}"))?;
+            tls.conn.complete_io(&mut tls.sock).map_err(|e| Failure::Tls(format!("TLS handshake with {host} failed: {e}")))?;
         }
-        self.tls = Some(BufReader::new(Box::new(tls)));
+        self.encrypted = Some(BufReader::new(Box::new(tls)));
         Ok(())
     }
 
-    fn send(&mut self, line: &str) -> Result<(), String> {
+    fn send(&mut self, line: &str) -> Result<(), Failure> {
         let bytes = format!("{line}\r\n");
-        let result = match (&mut self.plain, &mut self.tls) {
+        let result = match (&mut self.plain, &mut self.encrypted) {
             (Some(r), _) => r.get_mut().write_all(bytes.as_bytes()).and_then(|()| r.get_mut().flush()),
             (_, Some(r)) => r.get_mut().write_all(bytes.as_bytes()).and_then(|()| r.get_mut().flush()),
             _ => return Err("unreachable: no stream".into()),
         };
-        result.map_err(|e| format!("sending failed: {e}"))
+        result.map_err(|e| format!("sending failed: {e}").into())
     }
 
-    fn line(&mut self) -> Result<String, String> {
+    fn line(&mut self) -> Result<String, Failure> {
         let mut line = String::new();
-        let read = match (&mut self.plain, &mut self.tls) {
+        let read = match (&mut self.plain, &mut self.encrypted) {
             (Some(r), _) => r.by_ref().take(MAX_LINE).read_line(&mut line),
             (_, Some(r)) => r.by_ref().take(MAX_LINE).read_line(&mut line),
             _ => return Err("unreachable: no stream".into()),
@@ -206,7 +259,7 @@ impl Conn {
             Ok(0) => Err("the server closed the connection".into()),
             Ok(_) if !line.ends_with('\n') => Err("the server sent an overlong or unterminated line".into()),
             Ok(_) => Ok(line.trim_end_matches(['\r', '\n']).to_owned()),
-            Err(e) => Err(format!("reading failed: {e}")),
+            Err(e) => Err(format!("reading failed: {e}").into()),
         }
     }
 }
@@ -220,14 +273,14 @@ fn challenge_detail(encoded: &str) -> Option<String> {
     Some(base64_decode(encoded).and_then(|b| String::from_utf8(b).ok()).unwrap_or_else(|| encoded.to_owned()))
 }
 
-fn imap(conn: &mut Conn, security: Security, host: &str, xoauth2: &str) -> Result<Outcome, String> {
+fn imap(conn: &mut Conn, security: Security, xoauth2: &str) -> Result<Outcome, Failure> {
     let greeting = conn.line()?;
     if !greeting.starts_with("* OK") {
-        return Err(format!("unexpected IMAP greeting: {greeting}"));
+        return Err(format!("unexpected IMAP greeting: {greeting}").into());
     }
     if security == Security::StartTls {
         imap_command(conn, "s STARTTLS")?;
-        conn.start_tls(host)?;
+        conn.start_tls()?;
     }
     let capabilities = imap_command(conn, "c CAPABILITY")?.into_iter().find(|l| l.starts_with("* CAPABILITY ")).unwrap_or_default();
     let words: Vec<&str> = capabilities.split_whitespace().collect();
@@ -260,7 +313,7 @@ fn imap(conn: &mut Conn, security: Security, host: &str, xoauth2: &str) -> Resul
 }
 
 /// Sends a tagged IMAP command and returns the untagged lines before its `OK`.
-fn imap_command(conn: &mut Conn, command: &str) -> Result<Vec<String>, String> {
+fn imap_command(conn: &mut Conn, command: &str) -> Result<Vec<String>, Failure> {
     let tag = command.split(' ').next().unwrap_or_default();
     conn.send(command)?;
     let mut untagged = Vec::new();
@@ -268,24 +321,24 @@ fn imap_command(conn: &mut Conn, command: &str) -> Result<Vec<String>, String> {
         let line = conn.line()?;
         match line.strip_prefix(tag).and_then(|rest| rest.strip_prefix(' ')) {
             Some(status) if status.starts_with("OK") => return Ok(untagged),
-            Some(_) => return Err(format!("{command}: {line}")),
+            Some(_) => return Err(format!("{command}: {line}").into()),
             None => untagged.push(line),
         }
     }
 }
 
-fn pop3(conn: &mut Conn, security: Security, host: &str, xoauth2: &str) -> Result<Outcome, String> {
+fn pop3(conn: &mut Conn, security: Security, xoauth2: &str) -> Result<Outcome, Failure> {
     let greeting = conn.line()?;
     if !greeting.starts_with("+OK") {
-        return Err(format!("unexpected POP3 greeting: {greeting}"));
+        return Err(format!("unexpected POP3 greeting: {greeting}").into());
     }
     if security == Security::StartTls {
         conn.send("STLS")?;
         let reply = conn.line()?;
         if !reply.starts_with("+OK") {
-            return Err(format!("STLS: {reply}"));
+            return Err(format!("STLS: {reply}").into());
         }
-        conn.start_tls(host)?;
+        conn.start_tls()?;
     }
     conn.send("CAPA")?;
     let mut sasl = String::new();
@@ -323,13 +376,13 @@ fn pop3(conn: &mut Conn, security: Security, host: &str, xoauth2: &str) -> Resul
             detail = challenge_detail(challenge);
             conn.send("")?;
         } else {
-            return Err(format!("unexpected POP3 reply: {line}"));
+            return Err(format!("unexpected POP3 reply: {line}").into());
         }
     }
 }
 
 /// Reads an SMTP reply (`250-…` continuation lines, then `250 …`): its code and every line.
-fn smtp_reply(conn: &mut Conn) -> Result<(u16, Vec<String>), String> {
+fn smtp_reply(conn: &mut Conn) -> Result<(u16, Vec<String>), Failure> {
     let mut lines = Vec::new();
     loop {
         let line = conn.line()?;
@@ -342,25 +395,25 @@ fn smtp_reply(conn: &mut Conn) -> Result<(u16, Vec<String>), String> {
     }
 }
 
-fn smtp_ehlo(conn: &mut Conn) -> Result<Vec<String>, String> {
+fn smtp_ehlo(conn: &mut Conn) -> Result<Vec<String>, Failure> {
     conn.send("EHLO mailconnect-doctor")?;
     match smtp_reply(conn)? {
         (250, lines) => Ok(lines),
-        (_, lines) => Err(format!("EHLO: {}", lines.join(" / "))),
+        (_, lines) => Err(format!("EHLO: {}", lines.join(" / ")).into()),
     }
 }
 
-fn smtp(conn: &mut Conn, security: Security, host: &str, xoauth2: &str) -> Result<Outcome, String> {
+fn smtp(conn: &mut Conn, security: Security, xoauth2: &str) -> Result<Outcome, Failure> {
     let (code, greeting) = smtp_reply(conn)?;
     if code != 220 {
-        return Err(format!("unexpected SMTP greeting: {}", greeting.join(" / ")));
+        return Err(format!("unexpected SMTP greeting: {}", greeting.join(" / ")).into());
     }
     let mut ehlo = smtp_ehlo(conn)?;
     if security == Security::StartTls {
         conn.send("STARTTLS")?;
         match smtp_reply(conn)? {
-            (220, _) => conn.start_tls(host)?,
-            (_, lines) => return Err(format!("STARTTLS: {}", lines.join(" / "))),
+            (220, _) => conn.start_tls()?,
+            (_, lines) => return Err(format!("STARTTLS: {}", lines.join(" / ")).into()),
         }
         ehlo = smtp_ehlo(conn)?;
     }
@@ -428,6 +481,6 @@ mod tests {
     #[test]
     fn a_closed_port_is_unreachable() {
         let server = Server::parse(Protocol::Smtp, "127.0.0.1:9", Some(Security::Plain)).unwrap();
-        assert!(matches!(login(&server, "x"), Outcome::Unreachable(_)));
+        assert!(matches!(login(&server, "x", &Tls::new(None).unwrap()), Outcome::Unreachable(_)));
     }
 }

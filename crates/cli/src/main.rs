@@ -27,7 +27,7 @@ mod mail_login;
 
 use app_token::Output;
 use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use mail_login::{Protocol, Security, Server};
+use mail_login::{Protocol, Security, Server, Tls};
 use mailconnect_core::{Endpoint, MessageLink};
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -135,6 +135,9 @@ struct DoctorArgs {
     /// The servers' idle timeout, in seconds [default: the RFC minimum: IMAP 1800, POP3 600, SMTP 300].
     #[arg(long, value_name = "SECONDS")]
     idle_timeout: Option<u64>,
+    /// Also trust the CA certificates of this PEM file (a server with a private CA's certificate).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +244,10 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
         Ok(servers) => servers,
         Err(e) => return usage_error(&e),
     };
+    let tls = match Tls::new(args.ca_file.as_deref()) {
+        Ok(tls) => tls,
+        Err(e) => return usage_error(&format!("--ca-file {e}")),
+    };
     let source = match (&args.edge, &args.connector) {
         (Some(edge), Some(connector)) => match api_key() {
             Ok(api_key) => doctor::Source::Edge { edge: edge.trim_end_matches('/').to_owned(), connector: connector.clone(), api_key },
@@ -254,7 +261,7 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
             doctor::Source::Token(line.trim().to_owned())
         }
     };
-    ExitCode::from(doctor::run(doctor::Doctor { source, user: args.user.clone(), servers, margin: args.margin }))
+    ExitCode::from(doctor::run(doctor::Doctor { source, user: args.user.clone(), servers, margin: args.margin, tls }))
 }
 
 fn main() -> ExitCode {
