@@ -7,16 +7,27 @@ use crate::app_token::{self, Failure};
 use crate::claims::Claims;
 use crate::diagnosis::{diagnose, Facts, Finding, Level, Login};
 use crate::mail_login::{self, Protocol, Server, Tls};
-use mailconnect_core::xoauth2;
+use mailconnect_core::{xoauth2, AccessToken};
+use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where the token comes from.
-#[derive(Debug)]
 pub enum Source {
     /// The edge's app-token route: the edge URL (no trailing slash), the connector, the API key.
     Edge { edge: String, connector: String, api_key: String },
     /// A token read from standard input.
-    Token(String),
+    Token(AccessToken),
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Edge { edge, connector, .. } => {
+                f.debug_struct("Edge").field("edge", edge).field("connector", connector).field("api_key", &"[redacted]").finish()
+            }
+            Source::Token(token) => f.debug_tuple("Token").field(token).finish(),
+        }
+    }
 }
 
 /// A `doctor` run.
@@ -47,10 +58,11 @@ pub fn default_idle_timeout(protocol: Protocol) -> u64 {
 /// Runs the checks, prints the report, and returns the exit status: 0 healthy (warnings
 /// allowed), 1 a problem to fix, 75 something could not be checked now.
 pub fn run(doctor: Doctor) -> u8 {
+    // The token stays in this function: it goes to the servers, never to the output.
     let (token, edge_expires_in) = match &doctor.source {
         Source::Token(token) => {
             println!("mailconnect doctor: {} with the token from standard input", doctor.user);
-            (token.clone(), None)
+            (token.expose().to_owned(), None)
         }
         Source::Edge { edge, connector, api_key } => {
             println!("mailconnect doctor: {} with a token of connector {connector} from {edge}", doctor.user);
@@ -118,5 +130,17 @@ fn print_finding(f: &Finding) {
     println!("{:<7} {level:<8} {}", f.topic, f.text);
     if let Some(fix) = &f.fix {
         println!("{:<16} fix: {fix}", "");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_api_key_and_the_token() {
+        let edge = Source::Edge { edge: "https://m.example/oauth".into(), connector: "relay".into(), api_key: "k3y".into() };
+        assert_eq!(format!("{edge:?}"), r#"Edge { edge: "https://m.example/oauth", connector: "relay", api_key: "[redacted]" }"#);
+        assert_eq!(format!("{:?}", Source::Token(AccessToken::new("t0ken"))), "Token(AccessToken([redacted]))");
     }
 }

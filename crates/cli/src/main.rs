@@ -258,7 +258,7 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
             if std::io::stdin().lock().read_line(&mut line).is_err() || line.trim().is_empty() {
                 return usage_error("--token-stdin: no token on standard input");
             }
-            doctor::Source::Token(line.trim().to_owned())
+            doctor::Source::Token(mailconnect_core::AccessToken::new(line.trim()))
         }
     };
     ExitCode::from(doctor::run(doctor::Doctor { source, user: args.user.clone(), servers, margin: args.margin, tls }))
