@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every mailconnect test on a fresh clone: installs the toolchain (idempotently), checks
 # format and lints, runs the core unit tests, the browser module's tests in headless Chromium,
-# the Worker's integration tests in workerd, the end-to-end tests, and the bundle size check.
+# the Worker's integration tests in workerd, the end-to-end tests, the mail tests against Dovecot
+# (tests/mail, in the node step), and the bundle size check.
 # Prints a closing "N passed, N failed" line over all runners.
 set -uo pipefail
 cd "$(dirname "$0")/.."
