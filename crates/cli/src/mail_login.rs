@@ -478,6 +478,86 @@ mod tests {
         assert_eq!(challenge_detail(" "), None);
     }
 
+    /// A server on a loopback port that plays `steps`: for each, it reads one line from the
+    /// client (when `expect` is given; it must start with it), then writes `reply` and CRLF.
+    /// The thread's result lists the lines that did not match.
+    fn scripted(steps: &'static [(Option<&'static str>, &'static str)]) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            let mut mismatches = Vec::new();
+            for (expect, reply) in steps {
+                if let Some(expect) = expect {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if !line.starts_with(expect) {
+                        mismatches.push(format!("expected {expect:?}, got {line:?}"));
+                    }
+                }
+                writer.write_all(format!("{reply}\r\n").as_bytes()).unwrap();
+            }
+            mismatches
+        });
+        (port, server)
+    }
+
+    fn play(protocol: Protocol, steps: &'static [(Option<&'static str>, &'static str)]) -> Outcome {
+        let (port, server) = scripted(steps);
+        let outcome = login(&Server { protocol, host: "127.0.0.1".into(), port, security: Security::Plain }, "eHg=", &Tls::new(None).unwrap());
+        assert_eq!(server.join().unwrap(), Vec::<String>::new());
+        outcome
+    }
+
+    #[test]
+    fn imap_without_sasl_ir_sends_the_response_after_the_empty_challenge() {
+        let outcome = play(
+            Protocol::Imap,
+            &[
+                (None, "* OK ready"),
+                (Some("c CAPABILITY"), "* CAPABILITY IMAP4rev1 AUTH=XOAUTH2\r\nc OK done"),
+                (Some("a AUTHENTICATE XOAUTH2\r"), "+ "),
+                (Some("eHg=\r"), "a OK logged in"),
+                (Some("z LOGOUT"), "* BYE\r\nz OK bye"),
+            ],
+        );
+        assert_eq!(outcome, Outcome::Accepted);
+    }
+
+    #[test]
+    fn smtp_sends_a_short_response_with_the_command_and_acknowledges_an_error_challenge() {
+        let outcome = play(
+            Protocol::Smtp,
+            &[
+                (None, "220 ready"),
+                (Some("EHLO "), "250-mx\r\n250 AUTH PLAIN XOAUTH2"),
+                (Some("AUTH XOAUTH2 eHg=\r"), "334 eyJzdGF0dXMiOiI0MDEifQ=="),
+                (Some("\r\n"), "535 5.7.3 Authentication unsuccessful"),
+            ],
+        );
+        assert_eq!(
+            outcome,
+            Outcome::Refused { reply: "535 5.7.3 Authentication unsuccessful".into(), detail: Some(r#"{"status":"401"}"#.into()), temporary: false }
+        );
+    }
+
+    #[test]
+    fn pop3_without_xoauth2_reports_what_the_server_offers() {
+        let outcome = play(Protocol::Pop3, &[(None, "+OK ready"), (Some("CAPA"), "+OK\r\nSASL PLAIN LOGIN\r\n.")]);
+        assert_eq!(outcome, Outcome::NoXoauth2 { offered: "PLAIN LOGIN".into() });
+    }
+
+    #[test]
+    fn data_sent_before_the_tls_handshake_is_refused_as_starttls_injection() {
+        let (port, server) = scripted(&[(None, "220 ready"), (Some("EHLO "), "250-mx\r\n250 STARTTLS"), (Some("STARTTLS"), "220 go ahead\r\n250 injected")]);
+        let outcome =
+            login(&Server { protocol: Protocol::Smtp, host: "127.0.0.1".into(), port, security: Security::StartTls }, "eHg=", &Tls::new(None).unwrap());
+        server.join().unwrap();
+        assert!(matches!(&outcome, Outcome::Unreachable(e) if e.contains("STARTTLS injection")), "{outcome:?}");
+    }
+
     #[test]
     fn a_closed_port_is_unreachable() {
         let server = Server::parse(Protocol::Smtp, "127.0.0.1:9", Some(Security::Plain)).unwrap();
