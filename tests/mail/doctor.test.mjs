@@ -4,8 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { RELAY, startMailStack } from './harness.mjs';
+import { RELAY, untilExpired, startMailStack } from './harness.mjs';
 
 describe('mailconnect doctor', () => {
   let stack;
@@ -67,7 +66,7 @@ describe('mailconnect doctor', () => {
   test('an expired token a relay holds (--token-stdin): the server refuses, doctor says it expired', async () => {
     stack.edge.oauth.setMode({ accessTokenTtl: 2 });
     const answer = JSON.parse(await stack.appToken('relay-short', '--json').finally(() => stack.edge.oauth.setMode({ accessTokenTtl: 3600 })));
-    await sleep((answer.expires_at + 1) * 1000 - Date.now());
+    await untilExpired(answer.access_token);
     const out = await stack.doctor(['--token-stdin', '--user', RELAY], { servers: ['pop3'], input: `${answer.access_token}\n` });
     assert.equal(out.code, 1, out.stdout);
     assert.match(out.stdout, /^token +problem +the token expired \d+ s ago$/m);

@@ -5,6 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCli } from '../support/cli.mjs';
 import { connectLines, startMailServer } from '../support/mail-server.mjs';
 import { startEdge } from '../edge/harness.mjs';
@@ -63,6 +64,8 @@ export async function startMailStack() {
       child.stderr.on('data', (c) => { stderr += c; });
       child.once('error', reject);
       child.once('close', (code) => resolve({ code, stdout, stderr }));
+      // A usage error exits before reading its input: the pipe's EPIPE is not the test's failure.
+      child.stdin.on('error', () => {});
       child.stdin.end(input ?? '');
     });
   }
@@ -86,6 +89,12 @@ export async function startMailStack() {
   }
 
   return { edge, mail, cli, mailconnect, appToken, doctor, stop };
+}
+
+/** Waits until a second past the token's own `exp`, so that every server sees it expired. */
+export async function untilExpired(token) {
+  const { exp } = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+  await sleep(Math.max(0, (exp + 1) * 1000 - Date.now()));
 }
 
 /** Reads lines up to and including the first that `last` accepts. */

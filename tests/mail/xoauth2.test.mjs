@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectLines } from '../support/mail-server.mjs';
-import { RELAY, imapLogin, imapSearch, pop3Login, smtpLogin, smtpSend, startMailStack } from './harness.mjs';
+import { RELAY, untilExpired, imapLogin, imapSearch, pop3Login, smtpLogin, smtpSend, startMailStack } from './harness.mjs';
 
 const REFUSED = {
   imap: 'a NO [AUTHENTICATIONFAILED] Authentication failed.',
@@ -83,7 +83,7 @@ describe('XOAUTH2 with app-only tokens from the edge, against Dovecot', () => {
       stack.edge.oauth.setMode({ accessTokenTtl: 2 });
       const answer = JSON.parse(await stack.appToken('relay-short', '--user', RELAY, '--json').finally(() => stack.edge.oauth.setMode({ accessTokenTtl: 3600 })));
       assert.ok(answer.expires_in <= 2);
-      await sleep((answer.expires_at + 1) * 1000 - Date.now());
+      await untilExpired(answer.access_token);
       const before = stack.mail.refusals().length;
       const imap = await imapLogin(stack.mail.imap, answer.xoauth2);
       assert.equal(imap.reply, REFUSED.imap);
