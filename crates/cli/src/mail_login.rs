@@ -4,9 +4,11 @@
 //!
 //! Hand-written rather than through `lettre` or an IMAP crate: a refused XOAUTH2 login answers
 //! with an error challenge (RFC 7628 §3.2.2: `+`/`334` and a base64 JSON status) that the client
-//! must acknowledge with an empty line before the final `NO`/`535`. `lettre` stops at that
+//! must acknowledge with an empty line before the final `NO`/`535`. `lettre` (0.11) stops at that
 //! challenge with a client error, losing the server's reply that `doctor` exists to explain, and
-//! the IMAP crates are either unmaintained or need an async runtime. Only the login is spoken.
+//! always puts the initial response on the AUTH line, which a server holding SMTP to its 512-octet
+//! line limit refuses for a token-sized string (Dovecot: `500 5.5.2 Line too long`). The IMAP
+//! crates are either unmaintained or need an async runtime. Only the login is spoken.
 //!
 //! Security: the XOAUTH2 string carries a bearer token, so it is sent only over TLS, or in plain
 //! text to a loopback address (tests and local relays); `Security::parse` refuses anything else.
