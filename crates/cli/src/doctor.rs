@@ -76,6 +76,8 @@ pub fn run(doctor: Doctor) -> u8 {
             }
         }
     };
+    // Read before the logins, which may take a while, so the clock comparison is with the edge's answer.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     let logins: Vec<Login> = match xoauth2(&doctor.user, &token) {
         Ok(sasl) => doctor
             .servers
@@ -92,7 +94,6 @@ pub fn run(doctor: Doctor) -> u8 {
             return 1;
         }
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     let facts = Facts { now, user: &doctor.user, claims: Claims::read(&token), edge_expires_in, margin: doctor.margin, logins: &logins };
     let findings = diagnose(&facts);
     for f in &findings {
