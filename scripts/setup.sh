@@ -23,6 +23,12 @@ fi
 missing_apt=()
 have chromium || missing_apt+=(chromium)
 have chromedriver || missing_apt+=(chromium-driver)
+# The mail server of tests/mail (tests/support/mail-server.mjs runs it as a process of its own,
+# with a certificate it makes with openssl).
+have openssl || missing_apt+=(openssl)
+for package in dovecot-imapd dovecot-pop3d dovecot-submissiond; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q ' installed$' || missing_apt+=("$package")
+done
 if ((${#missing_apt[@]})); then
   log "apt-get install ${missing_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs every mailconnect test on a fresh clone: installs the toolchain (idempotently), checks
 # format and lints, runs the core unit tests, the browser module's tests in headless Chromium,
-# the Worker's integration tests in workerd, the end-to-end tests, the bundle size check, and
-# the package's TypeScript types (tsc on tests/web-import/usage.ts).
+# the Worker's integration tests in workerd, the end-to-end tests, the mail tests against Dovecot
+# (tests/mail, in the node step), the bundle size check, and the package's TypeScript types (tsc
+# on tests/web-import/usage.ts).
 # Prints a closing "N passed, N failed" line over all runners.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 LOGS=$(mktemp -d)
-# Browsers and Workers a test could leave behind: those running before this run are not ours.
-LEFTOVERS='chromium|chrome|workerd|wrangler'
+# Browsers, Workers and mail servers a test could leave behind: those running before this run are not ours.
+LEFTOVERS='chromium|chrome|workerd|wrangler|dovecot'
 before=$(pgrep -d' ' -f "$LEFTOVERS" || true)
 
 cleanup() {

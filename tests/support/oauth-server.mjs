@@ -103,6 +103,8 @@
 //                          revocation request. Requests answered so still count.
 //   POST /_test/revoke     revokes every grant: refresh tokens then fail with invalid_grant 70008
 //                                                         -- server.revokeAll()
+// `server.verifyAccessToken(token, audience)` (a method only) checks a token as a resource server
+// does (signature, issuer, expiry, audience): { claims } or { error }.
 // `server.refreshTokens()` (a method only) lists the refresh tokens that still work, oldest first,
 // so a test can find the one a client holds and try it at the token endpoint itself.
 // Headless flow: `await server.authorize(authorizeUrl, { user, consent: 'accept' | 'deny' })`
@@ -1008,6 +1010,7 @@ export async function startOAuthServer(options = {}) {
       return revoked;
     },
     authorize,
+    verifyAccessToken,
     async stop() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -8,89 +8,164 @@
 //! The API key is read from the environment only: a command line is visible to every user of
 //! the host (`ps`), an environment is not.
 //!
+//! When the mail server still refuses the token, `doctor` says why and what to change:
+//! ```text
+//! MAILCONNECT_API_KEY=… mailconnect doctor --edge https://mail.example.com/oauth --connector smtp-relay --user relay@contoso.com --imap outlook.office365.com:993 --smtp smtp.office365.com:587
+//! ```
+//!
 //! A CRM, a ticketing tool or a notification script links to one message in the webmail:
 //! ```text
 //! mailconnect message-link --base https://mail.example.com/ --folder INBOX --uidvalidity 1700000000 --uid 42
 //! ```
 #![warn(missing_docs)]
 
-use mailconnect_core::contract::{AppTokenRequest, AppTokenResponse, ErrorBody};
+mod app_token;
+mod claims;
+mod diagnosis;
+mod doctor;
+mod mail_login;
+
+use app_token::Output;
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use mail_login::{Protocol, Security, Server, Tls};
 use mailconnect_core::{Endpoint, MessageLink};
+use std::io::BufRead;
 use std::process::ExitCode;
-
-const USAGE: &str = "usage: mailconnect app-token --edge URL --connector ID [--user ADDRESS] [--json | --pop3 | --token]
-       mailconnect message-link --base URL (--folder NAME --uidvalidity N --uid N | --message-id ID)
-
-app-token prints the XOAUTH2 initial response for IMAP/SMTP (needs --user), or with
-  --pop3   the POP3 two-line form (AUTH XOAUTH2, then the response)
-  --token  the bare access token
-  --json   the edge's whole answer
-The API key comes from the environment variable MAILCONNECT_API_KEY.
-
-message-link prints the webmail URL that opens one message: by IMAP folder, UIDVALIDITY and UID,
-or by Message-ID (angle brackets optional). --base is the webmail's address for message links.
-
-Exit status: 0 ok, 1 permanent error, 2 usage, 75 temporary error (retry later).";
 
 /// The environment variable holding the edge API key.
 const API_KEY_VAR: &str = "MAILCONNECT_API_KEY";
 /// sysexits' EX_TEMPFAIL: mail servers read it as "try again later".
 const EX_TEMPFAIL: u8 = 75;
+/// Usage errors, as clap itself exits on them.
+const EX_USAGE: u8 = 2;
 
-/// What to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Output {
-    Xoauth2,
-    Pop3,
-    Token,
-    Json,
+const EXIT_STATUS: &str = "Exit status: 0 ok, 1 permanent error, 2 usage, 75 temporary error (retry later).
+The API key comes from the environment variable MAILCONNECT_API_KEY.";
+
+/// Tokens for mail hosts from the mailconnect edge, their diagnosis, and links into the webmail.
+#[derive(Debug, Parser)]
+#[command(name = "mailconnect", version, after_help = EXIT_STATUS)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-/// A parsed `app-token` command line.
-#[derive(Debug, PartialEq, Eq)]
-struct AppToken {
-    edge: String,
-    connector: String,
-    user: Option<String>,
-    output: Output,
-}
-
-/// A parsed command line.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Subcommand)]
 enum Command {
-    AppToken(AppToken),
-    /// The URL to print.
-    MessageLink(String),
+    /// Print an app-only token's XOAUTH2 string for IMAP/SMTP (or, with an option, the POP3 form,
+    /// the bare token or the edge's whole answer).
+    AppToken(AppTokenArgs),
+    /// Get a token, read its claims, log in to the mail servers given, and say how to fix each
+    /// problem found. Never prints the token.
+    Doctor(DoctorArgs),
+    /// Print the webmail URL that opens one message, by IMAP folder, UIDVALIDITY and UID, or by
+    /// Message-ID.
+    MessageLink(MessageLinkArgs),
 }
 
-fn parse_args(args: &[String]) -> Result<Command, String> {
-    match args.split_first() {
-        Some((command, rest)) if command == "app-token" => parse_app_token(rest).map(Command::AppToken),
-        Some((command, rest)) if command == "message-link" => parse_message_link(rest).map(Command::MessageLink),
-        Some((command, _)) => Err(format!("unknown command {command:?}")),
-        None => Err("missing command".into()),
-    }
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("output").args(["json", "pop3", "token"])))]
+struct AppTokenArgs {
+    /// The edge's base URL, e.g. https://mail.example.com/oauth.
+    #[arg(long, value_name = "URL")]
+    edge: String,
+    /// The connector's id in the edge's CONNECTORS.
+    #[arg(long, value_name = "ID")]
+    connector: String,
+    /// The mailbox the XOAUTH2 string logs in to (needed unless --json or --token).
+    #[arg(long, value_name = "ADDRESS", required_unless_present_any = ["json", "token"])]
+    user: Option<String>,
+    /// Print the edge's whole answer, with expires_at.
+    #[arg(long)]
+    json: bool,
+    /// Print the POP3 two-line form: AUTH XOAUTH2, then the response.
+    #[arg(long)]
+    pop3: bool,
+    /// Print the bare access token.
+    #[arg(long)]
+    token: bool,
+    /// Refused: the API key belongs in MAILCONNECT_API_KEY, out of sight of `ps`.
+    #[arg(long, hide = true, value_name = "KEY")]
+    api_key: Option<String>,
+}
+
+/// How `doctor` connects; `auto` follows the port (993, 995, 465: TLS; others: STARTTLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SecurityArg {
+    /// By the port: 993, 995 and 465 TLS, others STARTTLS.
+    Auto,
+    /// TLS from the first byte.
+    Tls,
+    /// Plain, then STARTTLS (STLS in POP3).
+    Starttls,
+    /// No TLS, to loopback addresses only.
+    Plain,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").args(["edge", "token_stdin"]).required(true)))]
+struct DoctorArgs {
+    /// The edge's base URL, e.g. https://mail.example.com/oauth.
+    #[arg(long, value_name = "URL", requires = "connector")]
+    edge: Option<String>,
+    /// The connector's id in the edge's CONNECTORS.
+    #[arg(long, value_name = "ID", requires = "edge")]
+    connector: Option<String>,
+    /// Diagnose the token on standard input (the one a relay holds) instead of the edge's.
+    #[arg(long)]
+    token_stdin: bool,
+    /// The mailbox to log in to.
+    #[arg(long, value_name = "ADDRESS")]
+    user: String,
+    /// An IMAP server to log in to, e.g. outlook.office365.com:993.
+    #[arg(long, value_name = "HOST:PORT")]
+    imap: Option<String>,
+    /// A POP3 server to log in to, e.g. outlook.office365.com:995.
+    #[arg(long, value_name = "HOST:PORT")]
+    pop3: Option<String>,
+    /// An SMTP submission server to log in to, e.g. smtp.office365.com:587.
+    #[arg(long, value_name = "HOST:PORT")]
+    smtp: Option<String>,
+    /// TLS, STARTTLS, or plain text (loopback only).
+    #[arg(long, value_enum, default_value_t = SecurityArg::Auto)]
+    security: SecurityArg,
+    /// The connector's token_expiry_margin, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    margin: u64,
+    /// The servers' idle timeout, in seconds [default: the RFC minimum: IMAP 1800, POP3 600, SMTP 300].
+    #[arg(long, value_name = "SECONDS")]
+    idle_timeout: Option<u64>,
+    /// Also trust the CA certificates of this PEM file (a server with a private CA's certificate).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("by_uid").args(["folder", "uidvalidity", "uid"]).multiple(true).conflicts_with("message_id")))]
+#[command(group(ArgGroup::new("form").args(["folder", "message_id"]).required(true)))]
+struct MessageLinkArgs {
+    /// The webmail's address for message links (https://, no query or fragment).
+    #[arg(long, value_name = "URL")]
+    base: String,
+    /// The IMAP folder (mailbox name).
+    #[arg(long, value_name = "NAME", requires_all = ["uidvalidity", "uid"])]
+    folder: Option<String>,
+    /// The folder's UIDVALIDITY.
+    #[arg(long, value_name = "N", requires = "folder")]
+    uidvalidity: Option<String>,
+    /// The message's UID.
+    #[arg(long, value_name = "N", requires = "folder")]
+    uid: Option<String>,
+    /// The Message-ID, angle brackets optional.
+    #[arg(long, value_name = "ID")]
+    message_id: Option<String>,
 }
 
 /// The link's URL, built by core (`MessageLink::to_url`), the format the browser module parses.
-fn parse_message_link(rest: &[String]) -> Result<String, String> {
-    let (mut base, mut folder, mut uidvalidity, mut uid, mut message_id) = (None, None, None, None, None);
-    let mut it = rest.iter();
-    while let Some(flag) = it.next() {
-        let slot = match flag.as_str() {
-            "--base" => &mut base,
-            "--folder" => &mut folder,
-            "--uidvalidity" => &mut uidvalidity,
-            "--uid" => &mut uid,
-            "--message-id" => &mut message_id,
-            other => return Err(format!("unknown option {other:?}")),
-        };
-        *slot = Some(it.next().ok_or_else(|| format!("{flag} needs a value"))?);
-    }
-    let base = base.ok_or("--base is required")?;
-    let base = Endpoint::parse(base).map_err(|_| format!("--base {base:?} is not an https:// URL without query or fragment"))?;
+fn message_link(args: &MessageLinkArgs) -> Result<String, String> {
+    let base = Endpoint::parse(&args.base).map_err(|_| format!("--base {:?} is not an https:// URL without query or fragment", args.base))?;
     let number = |flag: &str, value: &str| value.parse::<u32>().map_err(|_| format!("{flag} must be a number from 1 to 4294967295, not {value:?}"));
-    let link = match (folder, uidvalidity, uid, message_id) {
+    let link = match (&args.folder, &args.uidvalidity, &args.uid, &args.message_id) {
         (Some(folder), Some(validity), Some(uid), None) => MessageLink::uid(folder, number("--uidvalidity", validity)?, number("--uid", uid)?)
             .map_err(|_| "--folder must be a mailbox name without control characters, and --uidvalidity and --uid must not be 0".to_owned())?,
         (None, None, None, Some(id)) => {
@@ -101,95 +176,58 @@ fn parse_message_link(rest: &[String]) -> Result<String, String> {
     Ok(link.to_url(&base))
 }
 
-fn parse_app_token(rest: &[String]) -> Result<AppToken, String> {
-    let (mut edge, mut connector, mut user, mut output) = (None, None, None, None);
-    let mut it = rest.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
-        let (slot, new_output) = match flag.as_str() {
-            "--edge" => (Some(&mut edge), None),
-            "--connector" => (Some(&mut connector), None),
-            "--user" => (Some(&mut user), None),
-            "--json" => (None, Some(Output::Json)),
-            "--pop3" => (None, Some(Output::Pop3)),
-            "--token" => (None, Some(Output::Token)),
-            "--api-key" => return Err(format!("never pass the API key on the command line: set {API_KEY_VAR}")),
-            other => return Err(format!("unknown option {other:?}")),
+impl AppTokenArgs {
+    fn output(&self) -> Output {
+        match (self.json, self.pop3, self.token) {
+            (true, _, _) => Output::Json,
+            (_, true, _) => Output::Pop3,
+            (_, _, true) => Output::Token,
+            _ => Output::Xoauth2,
+        }
+    }
+}
+
+impl DoctorArgs {
+    fn servers(&self) -> Result<Vec<(Server, u64)>, String> {
+        let security = match self.security {
+            SecurityArg::Auto => None,
+            SecurityArg::Tls => Some(Security::Tls),
+            SecurityArg::Starttls => Some(Security::StartTls),
+            SecurityArg::Plain => Some(Security::Plain),
         };
-        if let Some(slot) = slot {
-            *slot = Some(value()?);
-        }
-        if let Some(o) = new_output {
-            if output.replace(o).is_some() {
-                return Err("choose one of --json, --pop3, --token".into());
-            }
-        }
+        [(Protocol::Imap, &self.imap), (Protocol::Pop3, &self.pop3), (Protocol::Smtp, &self.smtp)]
+            .into_iter()
+            .filter_map(|(protocol, address)| address.as_deref().map(|a| (protocol, a)))
+            .map(|(protocol, address)| {
+                let server = Server::parse(protocol, address, security).map_err(|e| format!("--{}: {e}", protocol.name()))?;
+                Ok((server, self.idle_timeout.unwrap_or_else(|| doctor::default_idle_timeout(protocol))))
+            })
+            .collect()
     }
-    let output = output.unwrap_or(Output::Xoauth2);
-    if matches!(output, Output::Xoauth2 | Output::Pop3) && user.is_none() {
-        return Err("--user is needed for an XOAUTH2 string".into());
+}
+
+/// The edge API key from the environment, or why not.
+fn api_key() -> Result<String, String> {
+    std::env::var(API_KEY_VAR).ok().filter(|k| !k.is_empty()).ok_or_else(|| format!("set {API_KEY_VAR} to the edge API key"))
+}
+
+/// A usage error: the message, clap's usage line, status 2.
+fn usage_error(message: &str) -> ExitCode {
+    let error = Cli::command().error(clap::error::ErrorKind::ValueValidation, message);
+    let _ = error.print();
+    ExitCode::from(EX_USAGE)
+}
+
+fn app_token(args: &AppTokenArgs) -> ExitCode {
+    if args.api_key.is_some() {
+        return usage_error(&format!("never pass the API key on the command line: set {API_KEY_VAR}"));
     }
-    let edge = edge.ok_or("--edge is required")?.trim_end_matches('/').to_owned();
-    let connector = connector.ok_or("--connector is required")?;
-    Ok(AppToken { edge, connector, user, output })
-}
-
-/// A failure, and whether a mail server should retry.
-#[derive(Debug)]
-struct Failure {
-    message: String,
-    retryable: bool,
-}
-
-fn request(cmd: &AppToken, api_key: &str) -> Result<AppTokenResponse, Failure> {
-    let url = format!("{}/connectors/{}/app-token", cmd.edge, cmd.connector);
-    let body = serde_json::to_string(&AppTokenRequest { user: cmd.user.clone() }).expect("unreachable: plain struct");
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(std::time::Duration::from_secs(30))).build().into();
-    let mut response = agent
-        .post(&url)
-        .header("authorization", &format!("Bearer {api_key}"))
-        .header("content-type", "application/json")
-        .send(body.as_bytes())
-        .map_err(|e| Failure { message: format!("cannot reach the edge at {url}: {e}"), retryable: true })?;
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().map_err(|e| Failure { message: format!("reading the edge's answer failed: {e}"), retryable: true })?;
-    if status == 200 {
-        return serde_json::from_str(&text).map_err(|e| Failure { message: format!("the edge's answer is not an app token: {e}"), retryable: false });
-    }
-    Err(match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(err) => Failure { message: format!("{} ({}; action: {})", err.error_description, err.error, err.action.as_str()), retryable: err.retryable },
-        Err(_) => Failure { message: format!("the edge answered HTTP {status}"), retryable: status >= 500 || status == 429 },
-    })
-}
-
-fn render(output: Output, token: &AppTokenResponse) -> Result<String, Failure> {
-    let missing = || Failure { message: "the edge sent no XOAUTH2 string".into(), retryable: false };
-    Ok(match output {
-        Output::Json => serde_json::to_string_pretty(token).expect("unreachable: plain struct"),
-        Output::Token => token.access_token.expose().to_owned(),
-        Output::Xoauth2 => token.xoauth2.clone().ok_or_else(missing)?,
-        Output::Pop3 => token.xoauth2_pop3.clone().ok_or_else(missing)?,
-    })
-}
-
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let cmd = match parse_args(&args) {
-        Ok(Command::AppToken(cmd)) => cmd,
-        Ok(Command::MessageLink(url)) => {
-            println!("{url}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("mailconnect: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let api_key = match api_key() {
+        Ok(key) => key,
+        Err(e) => return usage_error(&e),
     };
-    let Some(api_key) = std::env::var(API_KEY_VAR).ok().filter(|k| !k.is_empty()) else {
-        eprintln!("mailconnect: set {API_KEY_VAR} to the edge API key");
-        return ExitCode::from(2);
-    };
-    match request(&cmd, &api_key).and_then(|t| render(cmd.output, &t)) {
+    let edge = args.edge.trim_end_matches('/');
+    match app_token::request(edge, &args.connector, args.user.as_deref(), &api_key).and_then(|t| app_token::render(args.output(), &t)) {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS
@@ -201,50 +239,95 @@ fn main() -> ExitCode {
     }
 }
 
+fn doctor(args: &DoctorArgs) -> ExitCode {
+    let servers = match args.servers() {
+        Ok(servers) => servers,
+        Err(e) => return usage_error(&e),
+    };
+    let tls = match Tls::new(args.ca_file.as_deref()) {
+        Ok(tls) => tls,
+        Err(e) => return usage_error(&format!("--ca-file {e}")),
+    };
+    let source = match (&args.edge, &args.connector) {
+        (Some(edge), Some(connector)) => match api_key() {
+            Ok(api_key) => doctor::Source::Edge { edge: edge.trim_end_matches('/').to_owned(), connector: connector.clone(), api_key },
+            Err(e) => return usage_error(&e),
+        },
+        _ => {
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line).is_err() || line.trim().is_empty() {
+                return usage_error("--token-stdin: no token on standard input");
+            }
+            doctor::Source::Token(mailconnect_core::AccessToken::new(line.trim()))
+        }
+    };
+    ExitCode::from(doctor::run(doctor::Doctor { source, user: args.user.clone(), servers, margin: args.margin, tls }))
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::AppToken(args) => app_token(&args),
+        Command::Doctor(args) => doctor(&args),
+        Command::MessageLink(args) => match message_link(&args) {
+            Ok(url) => {
+                println!("{url}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(&e),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailconnect_core::AccessToken;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
+    fn parse(s: &str) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("mailconnect").chain(s.split_whitespace())).map(|cli| cli.command)
+    }
+
+    fn link(s: &str) -> Result<String, String> {
+        match parse(s) {
+            Ok(Command::MessageLink(args)) => message_link(&args),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     #[test]
     fn parses_the_readme_command_line() {
-        let cmd = parse_args(&args("app-token --edge https://mail.example.com/oauth/ --connector smtp-relay --user relay@contoso.com")).unwrap();
+        let Ok(Command::AppToken(args)) = parse("app-token --edge https://mail.example.com/oauth/ --connector smtp-relay --user relay@contoso.com") else {
+            panic!()
+        };
         assert_eq!(
-            cmd,
-            Command::AppToken(AppToken {
-                edge: "https://mail.example.com/oauth".into(),
-                connector: "smtp-relay".into(),
-                user: Some("relay@contoso.com".into()),
-                output: Output::Xoauth2
-            })
+            (args.edge.as_str(), args.connector.as_str(), args.user.as_deref(), args.output()),
+            ("https://mail.example.com/oauth/", "smtp-relay", Some("relay@contoso.com"), Output::Xoauth2)
         );
     }
 
     #[test]
     fn refuses_an_api_key_on_the_command_line() {
-        let err = parse_args(&args("app-token --edge e --connector c --api-key k --json")).unwrap_err();
-        assert!(err.contains(API_KEY_VAR), "{err}");
+        let Ok(Command::AppToken(args)) = parse("app-token --edge e --connector c --api-key k --json") else { panic!() };
+        assert!(args.api_key.is_some());
+        assert_eq!(app_token(&args), ExitCode::from(EX_USAGE));
     }
 
     #[test]
     fn xoauth2_output_needs_a_user_but_token_and_json_do_not() {
-        assert!(parse_args(&args("app-token --edge e --connector c")).is_err());
-        assert!(matches!(parse_args(&args("app-token --edge e --connector c --token")), Ok(Command::AppToken(AppToken { output: Output::Token, .. }))));
-        assert!(parse_args(&args("app-token --edge e --connector c --json --token")).is_err());
-        assert!(parse_args(&args("app-token --connector c --json")).is_err());
-        assert!(parse_args(&args("token --edge e --connector c --json")).is_err());
+        assert!(parse("app-token --edge e --connector c").is_err());
+        assert!(matches!(parse("app-token --edge e --connector c --token"), Ok(Command::AppToken(a)) if a.output() == Output::Token));
+        assert!(matches!(parse("app-token --edge e --connector c --user u --pop3"), Ok(Command::AppToken(a)) if a.output() == Output::Pop3));
+        assert!(parse("app-token --edge e --connector c --json --token").is_err());
+        assert!(parse("app-token --connector c --json").is_err());
+        assert!(parse("token --edge e --connector c --json").is_err());
     }
 
     #[test]
     fn message_link_prints_the_webmail_url_of_a_uid_or_a_message_id() {
-        let uid = parse_args(&args("message-link --base https://mail.example.com/webmail/ --folder Archive/2026 --uidvalidity 1700000000 --uid 42"));
-        assert_eq!(uid, Ok(Command::MessageLink("https://mail.example.com/webmail/?folder=Archive%2F2026&uidvalidity=1700000000&uid=42".into())));
-        let mid = parse_args(&args("message-link --message-id <CAF1+x@mail.example.com> --base https://mail.example.com/"));
-        assert_eq!(mid, Ok(Command::MessageLink("https://mail.example.com/?mid=CAF1%2Bx%40mail.example.com".into())));
+        let uid = link("message-link --base https://mail.example.com/webmail/ --folder Archive/2026 --uidvalidity 1700000000 --uid 42");
+        assert_eq!(uid.as_deref(), Ok("https://mail.example.com/webmail/?folder=Archive%2F2026&uidvalidity=1700000000&uid=42"));
+        let mid = link("message-link --message-id <CAF1+x@mail.example.com> --base https://mail.example.com/");
+        assert_eq!(mid.as_deref(), Ok("https://mail.example.com/?mid=CAF1%2Bx%40mail.example.com"));
     }
 
     #[test]
@@ -259,34 +342,48 @@ mod tests {
             "message-link --base https://m.example/?x=1 --message-id a@b",
             "message-link --message-id a@b",
             "message-link --base https://m.example/ --message-id",
+            "message-link --base https://m.example/",
         ] {
-            assert!(parse_args(&args(bad)).is_err(), "{bad}");
+            assert!(link(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
-    fn renders_each_output_form() {
-        let token = AppTokenResponse {
-            access_token: AccessToken::new("at"),
-            token_type: "Bearer".into(),
-            expires_in: 3599,
-            expires_at: 1,
-            scope: "https://outlook.office365.com/.default".into(),
-            xoauth2: Some("x".into()),
-            xoauth2_pop3: Some("AUTH XOAUTH2\r\nx".into()),
+    fn doctor_takes_a_token_from_the_edge_or_stdin_and_servers_with_their_security() {
+        let Ok(Command::Doctor(args)) = parse(
+            "doctor --edge https://m.example/oauth --connector relay --user r@contoso.com --imap outlook.office365.com:993 --smtp smtp.office365.com:587",
+        ) else {
+            panic!()
         };
-        assert_eq!(render(Output::Xoauth2, &token).unwrap(), "x");
-        assert_eq!(render(Output::Pop3, &token).unwrap(), "AUTH XOAUTH2\r\nx");
-        assert_eq!(render(Output::Token, &token).unwrap(), "at");
-        assert!(render(Output::Json, &token).unwrap().contains("\"expires_in\": 3599"));
-        let bare = AppTokenResponse { xoauth2: None, ..token };
-        assert!(!render(Output::Xoauth2, &bare).unwrap_err().retryable);
+        let servers = args.servers().unwrap();
+        assert_eq!(
+            servers.iter().map(|(s, idle)| (s.protocol, s.security, *idle)).collect::<Vec<_>>(),
+            [(Protocol::Imap, Security::Tls, 1800), (Protocol::Smtp, Security::StartTls, 300)]
+        );
+        let Ok(Command::Doctor(args)) = parse("doctor --token-stdin --user r@contoso.com --pop3 127.0.0.1:1110 --security plain --idle-timeout 60") else {
+            panic!()
+        };
+        assert_eq!(args.servers().unwrap()[0].1, 60);
+        let Ok(Command::Doctor(args)) = parse("doctor --token-stdin --user r@contoso.com --pop3 pop.example.com:110 --security plain") else { panic!() };
+        assert!(args.servers().unwrap_err().contains("loopback"));
+        for bad in [
+            "doctor --user r@contoso.com",
+            "doctor --edge e --user r@contoso.com",
+            "doctor --edge e --connector c --token-stdin --user u",
+            "doctor --token-stdin --user u --security none",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
-    fn unreachable_edge_is_a_temporary_failure() {
-        let cmd = AppToken { edge: "http://127.0.0.1:9".into(), connector: "c".into(), user: None, output: Output::Json };
-        let f = request(&cmd, "k").unwrap_err();
-        assert!(f.retryable, "{}", f.message);
+    fn every_subcommand_and_flag_has_help() {
+        Cli::command().debug_assert();
+        for sub in Cli::command().get_subcommands() {
+            assert!(sub.get_about().is_some(), "{}", sub.get_name());
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set() && a.get_id() != "help") {
+                assert!(arg.get_help().is_some(), "{} --{}", sub.get_name(), arg.get_id());
+            }
+        }
     }
 }
