@@ -3,8 +3,10 @@
 
 use crate::error::{refused, Result};
 use js_sys::{Array, Function, Object, Promise, Reflect};
+use std::future::Future;
+use std::pin::Pin;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Storage, Window};
 
 /// The page's window. Every export that needs it runs in a page (links parsing does not call this).
@@ -104,4 +106,11 @@ pub(crate) fn parse_digits(s: &str) -> Option<u64> {
         return None;
     }
     Some(s.bytes().fold(0, |n, b| n * 10 + u64::from(b - b'0')))
+}
+
+/// The `Promise` of `future`. Boxed, so every export shares one instantiation of the executor's
+/// glue instead of one per future type.
+pub(crate) fn promise(future: impl Future<Output = Result<JsValue>> + 'static) -> Promise {
+    let future: Pin<Box<dyn Future<Output = Result<JsValue>>>> = Box::pin(future);
+    future_to_promise(future)
 }

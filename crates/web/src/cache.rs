@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{BroadcastChannel, CustomEvent, CustomEventInit, EventTarget, MessageEvent};
 
 /// How long the token lock outlives a refresh: far more than a message between tabs takes.
@@ -212,7 +212,7 @@ where
     };
     let locked = run.clone();
     let callback = Closure::once_into_js(move |_lock: JsValue| {
-        future_to_promise(async move {
+        crate::browser::promise(async move {
             locked().await;
             sleep(LINGER_MS).await;
             Ok(JsValue::UNDEFINED)

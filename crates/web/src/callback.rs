@@ -16,7 +16,7 @@ use crate::{cache, edge_client::Edge, redirect};
 use js_sys::Promise;
 use mailconnect_core::{Callback, CoreError, PkceVerifier, ReturnTo, State};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 /// How long the callback page waits for the app's acknowledgement.
@@ -43,7 +43,7 @@ pub(crate) fn handle() -> Result<Promise> {
         return Ok(Promise::resolve(&JsValue::from(report)));
     }
     let state = callback.state().map(str::to_owned).ok_or_else(|| core_error(&CoreError::StateMismatch))?;
-    Ok(future_to_promise(async move {
+    Ok(crate::browser::promise(async move {
         match redirect::take(&state)? {
             Some(pending) => finish_redirect(&state, &params, pending).await,
             None => deliver(&state, &params).await,

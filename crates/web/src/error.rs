@@ -129,9 +129,13 @@ fn core_message(e: &CoreError) -> &str {
     }
 }
 
-/// The parts, joined.
+/// The parts, joined (a loop: `[&str]::concat` links a generic join).
 pub(crate) fn concat(parts: &[&str]) -> String {
-    parts.concat()
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }
 
 /// `n` in decimal (`to_string` would go through `Display`).

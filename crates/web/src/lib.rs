@@ -47,7 +47,6 @@ use mailconnect_core::contract::ConnectorInfo;
 use mailconnect_core::{AuthorizationRequest, Endpoint, PkceVerifier, Prompt, ReturnTo, State};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -210,7 +209,11 @@ impl Connector {
         }
         let redirect_uri = match redirect_uri.as_string() {
             Some(uri) if !info.redirect_uris.contains(&uri) => {
-                let accepted = info.redirect_uris.join(", ");
+                let mut accepted = String::new();
+                for (i, accept) in info.redirect_uris.iter().enumerate() {
+                    accepted.push_str(if i == 0 { "" } else { ", " });
+                    accepted.push_str(accept);
+                }
                 return Err(misconfigured(&concat(&[&uri, " is not a redirect URI the edge accepts for ", &info.id, ": ", &accepted])));
             }
             Some(uri) => uri,
@@ -246,7 +249,7 @@ impl Connector {
     #[wasm_bindgen(js_name = accessToken, unchecked_return_type = "Promise<TokenInfo>")]
     pub fn access_token(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        crate::browser::promise(async move {
             if let Some(token) = inner.tokens.current() {
                 return Ok(token);
             }
@@ -274,7 +277,7 @@ impl Connector {
     #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
     pub fn status(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        crate::browser::promise(async move {
             let session = inner.edge.session().await?;
             let connection = session.connectors.iter().find(|c| c.id == inner.edge.connector);
             Ok(connection.map_or_else(|| status_js(false, None), |c| status_js(true, c.account.as_ref())))
@@ -286,7 +289,7 @@ impl Connector {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn disconnect(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        crate::browser::promise(async move {
             inner.edge.disconnect().await?;
             inner.tokens.forget();
             Ok(JsValue::UNDEFINED)

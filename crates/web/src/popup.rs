@@ -25,7 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, MessageEvent, Window};
 
 pub(crate) const CALLBACK: &str = "mailconnect:callback";
@@ -249,7 +249,7 @@ where
         _on_poll: on_poll,
         _on_timeout: on_timeout,
     });
-    let promise = future_to_promise(async move {
+    let promise = crate::browser::promise(async move {
         let params = JsFuture::from(params).await?;
         then(params.as_string().unwrap_or_default()).await
     });
