@@ -81,6 +81,13 @@ impl Edge {
 /// GET (no body) or POST (a JSON body) `url`; a 2xx body must read as `read` does, any other
 /// status must carry an `ErrorBody`.
 async fn call<T>(url: &str, body: Option<&js_sys::Object>, read: fn(&JsValue) -> Option<T>) -> Result<T> {
+    let (json, status) = fetch_json(url, body).await?;
+    read(&json).ok_or_else(|| bad_response(url, status))
+}
+
+/// The parsed body of a 2xx answer and its status; the edge's error for any other status (or
+/// `bad_response` without one). Not generic, so its future exists once.
+async fn fetch_json(url: &str, body: Option<&js_sys::Object>) -> Result<(JsValue, u16)> {
     let init = RequestInit::new();
     init.set_credentials(RequestCredentials::Include);
     init.set_cache(RequestCache::NoStore);
@@ -102,13 +109,9 @@ async fn call<T>(url: &str, body: Option<&js_sys::Object>, read: fn(&JsValue) ->
         Err(_) => JsValue::UNDEFINED,
     };
     if response.ok() {
-        if let Some(value) = read(&json) {
-            return Ok(value);
-        }
-    } else if let Some(error) = error_body(&json) {
-        return Err(edge_error(error));
+        return Ok((json, response.status()));
     }
-    Err(bad_response(url, response.status()))
+    Err(error_body(&json).map_or_else(|| bad_response(url, response.status()), edge_error))
 }
 
 // ---- readers: core's contract types from the parsed JSON, as serde would read them -----------
