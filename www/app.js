@@ -411,6 +411,8 @@ function wire(extensions) {
 }
 
 async function main() {
+  // First: the link functions are the wasm module's too.
+  await init();
   const params = new URLSearchParams(location.search);
   let link;
   let linkError;
@@ -431,7 +433,6 @@ async function main() {
   document.title = `${VIEWS[viewName].title} · Contoso Mail`;
   VIEWS[viewName].render(document.getElementById("content"), params);
 
-  await init();
   const extensions = EXTENSIONS.map((def) => new Extension(def));
   wire(extensions);
   await Promise.all(extensions.map((e) => e.start()));

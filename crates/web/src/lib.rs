@@ -240,7 +240,7 @@ impl Connector {
     /// click's task, so no blocker refuses it. A second call while this tab's popup is open
     /// focuses it and returns the same promise.
     #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
-    pub fn connect(&self, #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: Option<JsValue>) -> Promise {
+    pub fn connect(&self, #[wasm_bindgen(unchecked_optional_param_type = "ConnectOptions")] options: Option<JsValue>) -> Promise {
         self.start(options.unwrap_or(JsValue::UNDEFINED)).unwrap_or_else(|e| Promise::reject(&e))
     }
 
