@@ -230,8 +230,9 @@ impl Connector {
                 ": serve the callback page from the app's origin",
             ])));
         }
+        // `max` also turns NaN into 0.
         let margin = margin.as_f64().unwrap_or(DEFAULT_MARGIN_MS).max(0.0);
-        let tokens = Tokens::new(&edge.key(), if margin.is_nan() { 0.0 } else { margin })?;
+        let tokens = Tokens::new(&edge.key(), margin)?;
         Ok(Connector { inner: Rc::new(Inner { edge, info, redirect_uri, tokens }) })
     }
 
