@@ -17,8 +17,6 @@ for tool in wasm-pack wasm-bindgen; do
 done
 
 # wasm-opt -Oz on the package's wasm, right after wasm-pack (scripts/opt-web-wasm.sh has the flags).
-# On the module of 2026-12-07 it took the wasm from 40585 to 35510 bytes: 18188 to 17240 gzipped,
-# 14943 to 14363 with brotli (as scripts/size-web.mjs counts them).
 optimize() { # out-dir
   bash scripts/opt-web-wasm.sh "crates/web/$1/mailconnect_bg.wasm"
 }
@@ -26,9 +24,9 @@ optimize() { # out-dir
 build() { # target out-dir
   wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features
   optimize "$2"
-  # mailconnect/meetings (Teams meetings over Graph) and mailconnect/links (message and mailto:
-  # links) are plain JS beside the wasm module, opt-in imports (links counts in the size budget,
-  # meetings does not); they import MailconnectError from ./mailconnect.js.
+  # mailconnect/meetings (Teams meetings over Graph) is plain JS beside the wasm module, opt-in,
+  # importing MailconnectError from ./mailconnect.js; mailconnect/links re-exports the main
+  # module's link functions (Rust) at their old path.
   cp crates/web/js/{meetings,links}.{js,d.ts} "crates/web/$2/"
   # wasm-pack names the npm package after the crate; it is published as `mailconnect`. `exports`
   # makes `mailconnect/meetings` and `mailconnect/links` importable (and the wasm file, for `init(url)`), with types.
@@ -46,9 +44,10 @@ build() { # target out-dir
     };
     fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
   ' "crates/web/$2"
-  # The JS ships minified (the readable source is crates/web/js/mailconnect.js; wasm-bindgen's glue
-  # is generated): whitespace, comments and local names are most of its gzip bytes. The classes
-  # whose names show (`MailconnectError`, `Connector`) spell them out. The .d.ts files keep the docs.
+  # The JS ships minified (wasm-bindgen's glue is generated; the one hand-written file is
+  # crates/web/js/error.js): whitespace, comments and local names are most of its gzip bytes.
+  # `MailconnectError` spells its name out; wasm-bindgen's classes keep theirs. The .d.ts files
+  # keep the docs.
   node --input-type=module -e '
     import { transformSync } from "esbuild";
     import { readFileSync, readdirSync, writeFileSync } from "node:fs";

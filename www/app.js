@@ -82,6 +82,8 @@ class Extension {
   async start() {
     try {
       this.connector = await Connector.load({ edge: EDGE, connector: this.def.id });
+      // Any tab of this webmail (this one included) connected or disconnected, or the grant died.
+      this.connector.addEventListener("change", ({ detail }) => this.changed(detail));
       ({ api: this.api, adminConsentUrl: this.adminConsentUrl } = await publicSettings(this.def));
     } catch (err) {
       this.fail(err);
@@ -107,6 +109,17 @@ class Extension {
     }
   }
 
+  /** A `change` event's status: shown at once; a new connection's token comes from memory. */
+  changed(status) {
+    if (!status.connected) {
+      this.expiresAt = 0;
+      this.show("disconnected");
+    } else if (this.state !== "connected") {
+      this.show("connected", status.account);
+      this.fetchToken();
+    }
+  }
+
   /**
    * Must run inside the user's click: connect() opens the popup before it returns, so nothing
    * may be awaited before it.
@@ -117,7 +130,6 @@ class Extension {
     pending.then(
       async (status) => {
         this.show("connected", status.account);
-        announce(this.def.id);
         await this.fetchToken();
       },
       (err) => this.fail(err),
@@ -130,7 +142,6 @@ class Extension {
       await this.connector.disconnect();
       this.expiresAt = 0;
       this.show("disconnected");
-      announce(this.def.id);
     } catch (err) {
       this.fail(err);
     }
@@ -309,12 +320,6 @@ async function publicSettings(def) {
   return { api: { kind: "xoauth2", url: cloud ? null : `${login.origin}/outlook/xoauth2` }, adminConsentUrl };
 }
 
-// Tabs of this webmail tell each other when an extension's connection changed.
-const channel = new BroadcastChannel("contoso-mail:extensions");
-function announce(id) {
-  channel.postMessage({ id });
-}
-
 function renderShell(viewName) {
   const nav = Object.entries(VIEWS).filter(([, v]) => !v.linkOnly).map(([name, v]) =>
     `<a href="/?view=${name}" class="nav-item" ${name === viewName ? 'aria-current="page"' : ""}>${escapeHtml(v.title)}</a>`).join("");
@@ -400,13 +405,14 @@ function wire(extensions) {
     card.querySelector(".disconnect").addEventListener("click", () => ext.disconnect());
   }
   setInterval(() => extensions.forEach((e) => e.renderLifetime()), 1000);
-  channel.addEventListener("message", (event) => extensions.find((e) => e.def.id === event.data?.id)?.sync());
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") extensions.forEach((e) => e.sync());
   });
 }
 
 async function main() {
+  // First: the link functions are the wasm module's too.
+  await init();
   const params = new URLSearchParams(location.search);
   let link;
   let linkError;
@@ -427,7 +433,6 @@ async function main() {
   document.title = `${VIEWS[viewName].title} · Contoso Mail`;
   VIEWS[viewName].render(document.getElementById("content"), params);
 
-  await init();
   const extensions = EXTENSIONS.map((def) => new Extension(def));
   wire(extensions);
   await Promise.all(extensions.map((e) => e.start()));

@@ -53,6 +53,8 @@ const settle = (p) => p.then((value) => ({ ok: true, value }), (e) => ({ ok: fal
 window.teams = await Connector.load({ edge: location.origin + "/oauth", connector: "teams" });
 window.settle = settle;
 window.outcomes = [];
+window.changes = [];
+window.teams.addEventListener("change", (e) => window.changes.push(e.detail));
 const mode = new URLSearchParams(location.search).get("mode") ?? "popup";
 document.getElementById("connect").onclick = () => window.outcomes.push(settle(window.teams.connect({ mode })));
 // ?autoconnect: connect once at load, without a user gesture (so a popup blocker refuses it).
@@ -254,6 +256,40 @@ describe("the mailconnect package in a browser", () => {
       await page.close();
     });
   }
+
+  test("every tab gets a change event when one connects, one disconnects, or the edge reports the grant gone", async () => {
+    await fresh();
+    const [a, b] = [await openApp(), await openApp()];
+    const changes = (page, n) => page.waitForFunction((count) => window.changes.length >= count, n).then(() => page.evaluate(() => window.changes));
+    const connected = { connected: true, account: { username: "ann@contoso.com" } };
+
+    const popup = await clickConnect(a);
+    const closed = popup.waitForEvent("close");
+    await popup.click("#allow");
+    await closed;
+    assert.deepEqual(await changes(a, 1), [connected], "the tab that connected");
+    assert.deepEqual(await changes(b, 1), [connected], "another tab");
+    // The change carried the token: the other tab needs no refresh.
+    assert.match((await b.evaluate(() => window.teams.accessToken())).accessToken, /^at-/);
+    assert.equal(state.refreshes, 0);
+
+    await b.evaluate(() => window.teams.disconnect());
+    assert.deepEqual((await changes(a, 2))[1], { connected: false });
+    assert.deepEqual((await changes(b, 2))[1], { connected: false });
+
+    // Connected again, then the edge loses the grant: the tab whose refresh hears it tells all.
+    const again = await clickConnect(a);
+    const closedAgain = again.waitForEvent("close");
+    await again.click("#allow");
+    await closedAgain;
+    await changes(b, 3);
+    state.sessions.clear();
+    const c = await openApp();
+    const refused = await c.evaluate(() => window.settle(window.teams.accessToken()));
+    assert.equal(refused.code, "not_connected");
+    for (const page of [a, b, c]) assert.deepEqual((await changes(page, page === c ? 1 : 4)).at(-1), { connected: false });
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
 
   test("closing the popup at the provider rejects popup_closed", async () => {
     await fresh();

@@ -1,16 +1,18 @@
 // mailconnect/links as published (crates/web/pkg/links.js, from scripts/build-web.sh), in Node:
-// its parsing is plain JavaScript over URLSearchParams, which Node implements as browsers do.
-// The message-link vectors are core's own (crates/core/tests/vectors/message-links.json), so this
-// module and crates/core/src/deeplink.rs cannot drift apart. What needs a page (linkedMessage,
-// registerMailtoHandler) runs in Chromium in tests/e2e/links.test.mjs.
+// the link functions are the wasm module's (core's MessageLink, src/links.rs), and parsing needs
+// no page, so Node instantiates the module as a page's init() would. The message-link vectors
+// are core's own (crates/core/tests/vectors/message-links.json). What needs a page
+// (linkedMessage, registerMailtoHandler) runs in Chromium in tests/e2e/links.test.mjs.
 //
 //   node --test tests/web-import/links.test.mjs
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { MailconnectError } from '../../crates/web/pkg/mailconnect.js';
+import { MailconnectError, initSync } from '../../crates/web/pkg/mailconnect.js';
 import { messageLinkUrl, parseMailto, parseMessageLink } from '../../crates/web/pkg/links.js';
+
+initSync({ module: readFileSync(new URL('../../crates/web/pkg/mailconnect_bg.wasm', import.meta.url)) });
 
 const VECTORS = JSON.parse(readFileSync(new URL('../../crates/core/tests/vectors/message-links.json', import.meta.url), 'utf8'));
 const BASE = VECTORS.base;

@@ -5,6 +5,7 @@
 //! time) before it looks at anything else, then `iss` (RFC 9207) when the provider sends it, and
 //! only then yields the code or the provider's error.
 
+use crate::contract::ADMIN_CONSENT_STATE;
 use crate::encoding::{form_encode, form_parse, form_serialize};
 use crate::error::{CoreError, OAuthError};
 use crate::pkce::PkceVerifier;
@@ -136,6 +137,15 @@ pub struct Callback {
     error_description: Option<String>,
     error_uri: Option<String>,
     iss: Option<String>,
+    admin_consent: Option<String>,
+    tenant: Option<String>,
+}
+
+/// What an admin's return from the admin-consent URL reports (see [`Callback::admin_consent`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminConsent {
+    /// The tenant that granted consent (Entra's `tenant` parameter), when sent.
+    pub tenant: Option<String>,
 }
 
 impl Callback {
@@ -151,6 +161,8 @@ impl Callback {
                 "error_description" => &mut cb.error_description,
                 "error_uri" => &mut cb.error_uri,
                 "iss" => &mut cb.iss,
+                "admin_consent" => &mut cb.admin_consent,
+                "tenant" => &mut cb.tenant,
                 "code" => {
                     cb.code.get_or_insert(AuthCode::new(v));
                     continue;
@@ -165,6 +177,29 @@ impl Callback {
     /// The untrusted `state`, to look up the pending request it claims to answer.
     pub fn state(&self) -> Option<&str> {
         self.state.as_deref()
+    }
+
+    /// Whether this is the return from a connector's admin-consent URL (`state` =
+    /// [`ADMIN_CONSENT_STATE`]) rather than from a sign-in.
+    pub fn is_admin_consent(&self) -> bool {
+        self.state.as_deref() == Some(ADMIN_CONSENT_STATE)
+    }
+
+    /// The outcome of an admin-consent grant: `admin_consent=True` and the tenant, or the
+    /// provider's error (an admin who declined). It carries no code and redeems nothing, which
+    /// is why its fixed `state` is safe; anything else is `missing_code`.
+    pub fn admin_consent(self) -> Result<AdminConsent, CoreError> {
+        if !self.is_admin_consent() {
+            return Err(CoreError::StateMismatch);
+        }
+        if let Some(error) = self.error {
+            return Err(CoreError::OAuth(OAuthError::from_redirect(&error, self.error_description, self.error_uri)));
+        }
+        if self.admin_consent.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            Ok(AdminConsent { tenant: self.tenant })
+        } else {
+            Err(CoreError::MissingCode)
+        }
     }
 
     /// Checks `state` and `iss`, then yields the code, or the provider's error.
@@ -243,6 +278,19 @@ mod tests {
         assert_eq!(cb.verify(&State::new("xyz"), None).unwrap_err(), CoreError::StateMismatch);
         let cb = Callback::parse("?code=abc").unwrap();
         assert_eq!(cb.verify(&State::new("xyz"), None).unwrap_err(), CoreError::StateMismatch);
+    }
+
+    #[test]
+    fn admin_consent_return_reports_the_tenant_or_the_admins_refusal() {
+        let cb = Callback::parse("?admin_consent=True&tenant=72f988bf-86f1-41af-91ab-2d7cd011db47&state=mailconnect-admin-consent").unwrap();
+        assert!(cb.is_admin_consent());
+        assert_eq!(cb.admin_consent().unwrap().tenant.as_deref(), Some("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+        let declined = Callback::parse("?error=access_denied&error_description=AADSTS65004%3A+declined&state=mailconnect-admin-consent").unwrap();
+        assert!(matches!(declined.admin_consent(), Err(CoreError::OAuth(_))));
+        assert_eq!(Callback::parse("?state=mailconnect-admin-consent").unwrap().admin_consent(), Err(CoreError::MissingCode));
+        let sign_in = Callback::parse("?admin_consent=True&code=c&state=xyz").unwrap();
+        assert!(!sign_in.is_admin_consent());
+        assert_eq!(sign_in.admin_consent(), Err(CoreError::StateMismatch));
     }
 
     #[test]

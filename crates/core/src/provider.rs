@@ -95,14 +95,18 @@ impl Microsoft {
     }
 
     /// The URL an admin opens to grant tenant-wide consent to `scopes` for `client_id`.
-    /// Personal accounts have no admins, so `consumers` has no such URL.
+    /// Personal accounts have no admins, so `consumers` has no such URL; `common` uses
+    /// `organizations` (admin consent is for work and school tenants only, and Entra refuses
+    /// `common` here for apps that also accept personal accounts).
     pub fn admin_consent_url(&self, client_id: &str, scopes: &Scopes, redirect_uri: &str, state: &str) -> Option<String> {
-        if self.tenant == Tenant::Consumers {
-            return None;
-        }
+        let tenant = match self.tenant {
+            Tenant::Consumers => return None,
+            Tenant::Common => Tenant::Organizations.as_str(),
+            ref other => other.as_str(),
+        };
         let scope = scopes.to_string();
         let query = form_serialize([("client_id", client_id), ("scope", scope.as_str()), ("redirect_uri", redirect_uri), ("state", state)]);
-        Some(format!("{}?{query}", self.url("v2.0/adminconsent")))
+        Some(format!("{}/{tenant}/v2.0/adminconsent?{query}", self.authority.as_str()))
     }
 
     /// Refuses scope sets that Entra would refuse: `.default` mixed with other scopes of its
@@ -259,6 +263,15 @@ mod tests {
             "https://login.microsoftonline.com/organizations/v2.0/adminconsent?client_id=cid&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&redirect_uri=https%3A%2F%2Fmail.example.com%2Fcb&state=st"
         );
         assert_eq!(ms("consumers").admin_consent_url("cid", &scopes, "https://x/cb", "st"), None);
+        assert_eq!(
+            ms("common").admin_consent_url("cid", &scopes, "https://x/cb", "st"),
+            ms("organizations").admin_consent_url("cid", &scopes, "https://x/cb", "st"),
+            "admin consent is for organizations: common asks there"
+        );
+        assert!(ms("contoso.com")
+            .admin_consent_url("cid", &scopes, "https://x/cb", "st")
+            .unwrap()
+            .starts_with("https://login.microsoftonline.com/contoso.com/v2.0/adminconsent?"));
     }
 
     #[test]

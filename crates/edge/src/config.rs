@@ -731,7 +731,7 @@ mod tests {
         let config = read(&with_zoom(json!({}))).unwrap();
         assert_eq!(
             config.connector("teams").unwrap().public().admin_consent_url.unwrap(),
-            "http://127.0.0.1:9010/common/v2.0/adminconsent?client_id=teams-client&scope=openid+profile+User.Read+offline_access\
+            "http://127.0.0.1:9010/organizations/v2.0/adminconsent?client_id=teams-client&scope=openid+profile+User.Read+offline_access\
              &redirect_uri=http%3A%2F%2Flocalhost%3A8787%2Fcallback&state=mailconnect-admin-consent"
         );
         assert_eq!(config.connector("zoom").unwrap().public().admin_consent_url, None);

@@ -1,14 +1,18 @@
 //! mailconnect for the browser: connect a webmail to Microsoft 365 (or any OAuth provider the
-//! edge knows) in a popup or by redirect, and get fresh access tokens from the mailconnect edge.
+//! edge knows) in a popup or by redirect, get fresh access tokens from the mailconnect edge, and
+//! route links from other apps into the webmail.
 //!
 //! The module talks only to the edge's HTTP API (`mailconnect_core::contract`) and to the
-//! provider's authorize page; refresh tokens never reach the browser.
+//! provider's authorize page; refresh tokens never reach the browser. Everything is Rust over
+//! web-sys and js-sys; the only hand-written JavaScript is `js/error.js`, the `MailconnectError`
+//! class (an `Error` subclass, which a Rust export cannot be).
 //!
 //! ```js
 //! import init, { Connector, MailconnectError } from "/pkg/mailconnect.js";
 //! await init();
 //! const teams = await Connector.load({ edge: location.origin + "/oauth", connector: "teams" });
 //! button.onclick = () => teams.connect({ mode: "auto" }).then((s) => render(s.account), showError);
+//! teams.addEventListener("change", (e) => render(e.detail.account)); // any tab connected or disconnected
 //! const { accessToken } = await teams.accessToken();
 //! ```
 //! and on the redirect URI's page:
@@ -20,25 +24,28 @@
 //!
 //! Every rejection is a `MailconnectError` (an `Error`) with `code`, `action` and `retryable`.
 //!
-//! # Two halves
-//! Waiting is JavaScript's strength and costs Rust most of its size (futures, closures, serde,
-//! formatting), so the module is split:
-//! - `js/mailconnect.js`, shipped as a wasm-bindgen snippet and re-exported by `mailconnect.js`,
-//!   is the public API and all browser plumbing: `fetch` to the edge, the popup watcher and its
-//!   timers, BroadcastChannel, Web Locks, storage, promises.
-//! - This crate is the security-relevant half, synchronous and pure: state and PKCE (SHA-256, so
-//!   `connect()` opens its popup inside the click), the authorize URL, the callback's `state` and
-//!   `iss` checks, `returnTo` validation and the classification of provider errors, all from
-//!   `mailconnect_core`. [`Core`] hands it to the snippet when the module is instantiated.
+//! This file holds the exports and their TypeScript only; each flow has its module: `popup`,
+//! `redirect`, `callback`, `cache` (tokens across tabs, the change event), `edge_client`, `links`.
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
-#[cfg(feature = "rust-api")]
-mod rust_api;
-#[cfg(feature = "rust-api")]
-pub use rust_api::{handle_callback, Connector};
+mod browser;
+mod cache;
+mod callback;
+mod edge_client;
+mod error;
+mod links;
+mod popup;
+mod redirect;
 
-use mailconnect_core::{Aadsts, AuthorizationRequest, Callback, CoreError, PkceVerifier, Prompt, ReturnTo, State};
+use browser::{absent, get, only_keys, window};
+use cache::{status_js, Tokens};
+use edge_client::Edge;
+use error::{concat, fail, misconfigured, refused, Code};
+use js_sys::{Function, Promise};
+use mailconnect_core::contract::ConnectorInfo;
+use mailconnect_core::{AuthorizationRequest, Endpoint, PkceVerifier, Prompt, ReturnTo, State};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -54,8 +61,9 @@ export class MailconnectError extends Error {
    * A stable snake_case code: the edge's (e.g. `invalid_grant`, `not_connected`) or this
    * module's: `network_error`, `bad_response`, `popup_blocked`, `popup_closed`, `timeout`,
    * `interaction_in_progress`, `configuration_error`, `not_a_callback`, `unknown_state`,
-   * `state_mismatch`, `issuer_mismatch`, `invalid_return_to`, `browser_unsupported`, or an OAuth
-   * error from the provider (`access_denied`, `consent_required`, ...).
+   * `state_mismatch`, `issuer_mismatch`, `missing_code`, `invalid_return_to`,
+   * `browser_unsupported`, `invalid_message_link`, `invalid_mailto`, or an OAuth error from the
+   * provider (`access_denied`, `consent_required`, ...).
    */
   readonly code: string;
   readonly action: Action;
@@ -113,185 +121,371 @@ export interface TokenInfo {
   account?: Account;
 }
 
-/**
- * One connector of one edge: sign-in, tokens, status, disconnect. `free()` stops listening to
- * the other tabs.
- */
-export class Connector {
-  private constructor();
-  free(): void;
-  [Symbol.dispose](): void;
-  /**
-   * An access token valid for at least the refresh margin: from memory, from another tab, or
-   * refreshed by the edge (one refresh for all tabs of this origin).
-   */
-  accessToken(): Promise<TokenInfo>;
-  /**
-   * Signs in, in a popup or by redirect, and resolves with the account once the edge holds
-   * the tokens. Not `async` on purpose: the popup opens before this returns, inside the
-   * click's task, so no blocker refuses it. A second call while this tab's popup is open
-   * focuses it and returns the same promise.
-   */
-  connect(options?: ConnectOptions): Promise<Status>;
-  /**
-   * Ends the edge session's grant for this connector and clears the token in every tab.
-   */
-  disconnect(): Promise<void>;
-  /**
-   * Fetches the connector's public settings from the edge.
-   */
-  static load(options: ConnectorOptions): Promise<Connector>;
-  /**
-   * Whether the edge session holds tokens for this connector, and for whom.
-   */
-  status(): Promise<Status>;
+/** What `handleCallback()` resolves with on the return from a connector's admin-consent URL. */
+export interface AdminConsent {
+  adminConsent: true;
+  /** The tenant whose admin granted consent. */
+  tenant?: string;
 }
 
 /**
- * The redirect URI's page: finishes a sign-in. In a popup it hands the response to the app's
- * window and closes; after a redirect it has the edge redeem the code, then returns to the
- * page the user left. Either way the code is removed from the address bar and history first.
+ * One message: by IMAP folder and UID (valid while the folder's UIDVALIDITY is unchanged), or by
+ * its Message-ID header without angle brackets.
  */
-export function handleCallback(): Promise<void>;
+export type MessageLink = { folder: string; uidvalidity: number; uid: number } | { messageId: string };
+
+/** A message to compose. */
+export interface Compose {
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject: string;
+  body: string;
+  inReplyTo?: string;
+}
 "#;
 
-#[wasm_bindgen(module = "/js/mailconnect.js")]
-extern "C" {
-    /// Gives the snippet the Rust half (see [`start`]).
-    fn bind(core: Core);
-
-    /// A `MailconnectError` for a core error.
-    #[wasm_bindgen(js_name = coreError)]
-    fn core_error(message: &str, code: &str, action: &str, error_codes: &[u32]) -> JsValue;
-
-    // The public API, re-exported by `mailconnect.js`. Imported as functions because only functions
-    // can skip wasm-bindgen's TypeScript (a type would be declared `let X: unknown`, clashing with
-    // the declarations of the TypeScript section above).
-    #[wasm_bindgen(js_name = MailconnectError, reexport, skip_typescript)]
-    fn error_class();
-    #[wasm_bindgen(js_name = Connector, reexport, skip_typescript)]
-    fn connector_class();
-    #[wasm_bindgen(js_name = handleCallback, reexport, skip_typescript)]
-    fn handle_callback_function();
-}
-
 /// Talc instead of std's dlmalloc: maintained, made for wasm, and several KB smaller. The module
-/// allocates only strings, briefly, within each call.
+/// allocates strings and small records, briefly, within each call.
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-/// Runs when the module is instantiated (`init()`), before any export can be called.
-#[wasm_bindgen(start, private)]
-pub(crate) fn start() {
-    bind(Core);
+const DEFAULT_MARGIN_MS: f64 = 60_000.0;
+const DEFAULT_TIMEOUT_MS: f64 = 5.0 * 60.0 * 1000.0;
+
+/// One connector of one edge: sign-in, tokens, status, disconnect, and a `change` event from
+/// every tab. `free()` stops listening to the other tabs.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Connector {
+    inner: Rc<Inner>,
 }
 
-/// The Rust half of the module, called by `js/mailconnect.js` only: hidden from the package's
-/// exports and types. Its functions are static (no instance to check on each call): [`start`]
-/// hands the snippet an instance only for its class. Every function is synchronous; errors are
-/// thrown as `MailconnectError`s.
-#[wasm_bindgen(private, skip_typescript)]
 #[derive(Debug)]
-pub struct Core;
+struct Inner {
+    edge: Edge,
+    info: ConnectorInfo,
+    redirect_uri: String,
+    tokens: Tokens,
+}
+
+/// How `connect()` signs in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Popup,
+    Redirect,
+    Auto,
+}
 
 #[wasm_bindgen]
-impl Core {
-    /// A fresh sign-in from 48 bytes of `crypto.getRandomValues` (16 for the state, 32 for the
-    /// PKCE verifier): `"{state} {verifier} {authorize URL}"` (none of them can hold a space: the
-    /// first two are base64url, the URL is form-encoded; one string is less glue than an array). Synchronous on purpose: it runs between
-    /// the click and `window.open`. `prompt` is the caller's (checked by the snippet) or the
-    /// connector's; an unknown configured prompt is left out rather than sent for the provider
-    /// to reject.
-    #[allow(clippy::too_many_arguments)]
-    pub fn authorize(
-        random: &[u8],
-        authorize_url: &str,
-        client_id: &str,
-        redirect_uri: &str,
-        scope: &str,
-        prompt: Option<String>,
-        login_hint: Option<String>,
-        domain_hint: Option<String>,
-    ) -> String {
-        let Some((state, verifier)) = random.split_first_chunk::<16>().and_then(|(s, v)| Some((s, <&[u8; 32]>::try_from(v).ok()?))) else {
-            wasm_bindgen::throw_str("authorize needs 48 random bytes");
+impl Connector {
+    /// Fetches the connector's public settings from the edge and checks them: the redirect URI
+    /// must be on this page's origin, the authorize URL `https://` (or `http://` on localhost).
+    pub async fn load(#[wasm_bindgen(unchecked_param_type = "ConnectorOptions")] options: JsValue) -> Result<Connector, JsValue> {
+        if absent(&options) {
+            return Err(misconfigured("Connector.load needs { edge, connector }"));
+        }
+        let invalid =
+            || misconfigured("invalid ConnectorOptions: expected { edge: string, connector: string, redirectUri?: string, refreshMarginMs?: number }");
+        if !only_keys(&options, &["edge", "connector", "redirectUri", "refreshMarginMs"]) {
+            return Err(invalid());
+        }
+        let (edge, connector) = (get(&options, "edge"), get(&options, "connector"));
+        let (redirect_uri, margin) = (get(&options, "redirectUri"), get(&options, "refreshMarginMs"));
+        let (Some(edge), Some(connector)) = (edge.as_string(), connector.as_string()) else { return Err(invalid()) };
+        if !(absent(&redirect_uri) || redirect_uri.is_string()) || !(absent(&margin) || margin.as_f64().is_some()) {
+            return Err(invalid());
+        }
+        let here = window().location().href().unwrap_or_default();
+        let base = web_sys::Url::new_with_base(&edge, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", &edge, "\""])))?;
+        let edge = Edge::new(&base.href(), &connector);
+        let info = edge.info().await?;
+        // The edge is trusted, but nothing it sends may make this page navigate to script: core's
+        // rule for endpoints (https, or http on loopback), on the URL before its query or fragment.
+        let authorize = info.authorize_url.split(['?', '#']).next().unwrap_or_default();
+        if Endpoint::parse(authorize).is_err() {
+            return Err(misconfigured(&concat(&["the edge's authorize URL is not https:// (or http:// on localhost): ", &info.authorize_url])));
+        }
+        let redirect_uri = match redirect_uri.as_string() {
+            Some(uri) if !info.redirect_uris.contains(&uri) => {
+                let mut accepted = String::new();
+                for (i, accept) in info.redirect_uris.iter().enumerate() {
+                    accepted.push_str(if i == 0 { "" } else { ", " });
+                    accepted.push_str(accept);
+                }
+                return Err(misconfigured(&concat(&[&uri, " is not a redirect URI the edge accepts for ", &info.id, ": ", &accepted])));
+            }
+            Some(uri) => uri,
+            None => info.redirect_uris.first().cloned().ok_or_else(|| misconfigured(&concat(&["the edge has no redirect URI for ", &info.id])))?,
         };
-        let state = State::from_random(state);
-        let verifier = PkceVerifier::from_random(verifier);
-        let mut request = AuthorizationRequest::new(authorize_url, client_id, redirect_uri, scope, &state, &verifier);
-        if let Some(prompt) = prompt.as_deref().and_then(Prompt::parse) {
+        // The callback page talks to this page through same-origin channels only.
+        let origin = browser::origin();
+        if browser::origin_of(&redirect_uri).as_deref() != Some(origin.as_str()) {
+            return Err(misconfigured(&concat(&[
+                "redirect URI ",
+                &redirect_uri,
+                " is not on this page's origin ",
+                &origin,
+                ": serve the callback page from the app's origin",
+            ])));
+        }
+        // `max` also turns NaN into 0.
+        let margin = margin.as_f64().unwrap_or(DEFAULT_MARGIN_MS).max(0.0);
+        let tokens = Tokens::new(&edge.key(), margin)?;
+        Ok(Connector { inner: Rc::new(Inner { edge, info, redirect_uri, tokens }) })
+    }
+
+    /// Signs in, in a popup or by redirect, and resolves with the account once the edge holds
+    /// the tokens. Not `async` on purpose: the popup opens before this returns, inside the
+    /// click's task, so no blocker refuses it. A second call while this tab's popup is open
+    /// focuses it and returns the same promise.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
+    pub fn connect(&self, #[wasm_bindgen(unchecked_optional_param_type = "ConnectOptions")] options: Option<JsValue>) -> Promise {
+        self.start(options.unwrap_or(JsValue::UNDEFINED)).unwrap_or_else(|e| Promise::reject(&e))
+    }
+
+    /// An access token valid for at least the refresh margin: from memory, from another tab, or
+    /// refreshed by the edge (one refresh for all tabs of this origin).
+    #[wasm_bindgen(js_name = accessToken, unchecked_return_type = "Promise<TokenInfo>")]
+    pub fn access_token(&self) -> Promise {
+        let inner = self.inner.clone();
+        crate::browser::promise(async move {
+            if let Some(token) = inner.tokens.current() {
+                return Ok(token);
+            }
+            let name = concat(&["mailconnect:", &inner.edge.key()]);
+            cache::with_lock(&name, move || async move {
+                if let Some(token) = inner.tokens.current() {
+                    return Ok(token);
+                }
+                match inner.edge.refresh().await {
+                    Ok(response) => Ok(inner.tokens.store(&response, false)),
+                    Err(e) => {
+                        // The edge says the grant is gone: every tab learns it is disconnected.
+                        if get(&e, "action").as_string().as_deref() == Some("reconnect") {
+                            inner.tokens.forget();
+                        }
+                        Err(e)
+                    }
+                }
+            })
+            .await
+        })
+    }
+
+    /// Whether the edge session holds tokens for this connector, and for whom.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
+    pub fn status(&self) -> Promise {
+        let inner = self.inner.clone();
+        crate::browser::promise(async move {
+            let session = inner.edge.session().await?;
+            let connection = session.connectors.iter().find(|c| c.id == inner.edge.connector);
+            Ok(connection.map_or_else(|| status_js(false, None), |c| status_js(true, c.account.as_ref())))
+        })
+    }
+
+    /// Ends the edge session's grant for this connector and clears the token in every tab, which
+    /// each get a `change` event.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn disconnect(&self) -> Promise {
+        let inner = self.inner.clone();
+        crate::browser::promise(async move {
+            inner.edge.disconnect().await?;
+            inner.tokens.forget();
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Calls `listener` with a `CustomEvent` whose `detail` is the new `Status` whenever a tab of
+    /// this origin (this one included) connects or disconnects this connector, or the edge
+    /// answers a refresh with the grant gone (`action: "reconnect"`).
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "\"change\"")] kind: &str,
+        #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<Status>) => void")] listener: &Function,
+    ) {
+        let _ = self.inner.tokens.events().add_event_listener_with_callback(kind, listener);
+    }
+
+    /// Removes a listener added with `addEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "\"change\"")] kind: &str,
+        #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<Status>) => void")] listener: &Function,
+    ) {
+        let _ = self.inner.tokens.events().remove_event_listener_with_callback(kind, listener);
+    }
+}
+
+impl Connector {
+    /// `connect()` up to the popup or the redirect. Everything here is synchronous.
+    fn start(&self, options: JsValue) -> Result<Promise, JsValue> {
+        let invalid = || {
+            misconfigured(
+                "invalid ConnectOptions: expected { mode?: \"popup\" | \"redirect\" | \"auto\", timeoutMs?: number, returnTo?: string, prompt?: string, loginHint?: string, domainHint?: string }",
+            )
+        };
+        let options = if absent(&options) { js_sys::Object::new().into() } else { options };
+        if !only_keys(&options, &["mode", "timeoutMs", "returnTo", "prompt", "loginHint", "domainHint"]) {
+            return Err(invalid());
+        }
+        let text = |key| {
+            let v = get(&options, key);
+            if absent(&v) {
+                Ok(None)
+            } else {
+                v.as_string().map(Some).ok_or_else(invalid)
+            }
+        };
+        let (mode, return_to, prompt, login_hint, domain_hint) = (text("mode")?, text("returnTo")?, text("prompt")?, text("loginHint")?, text("domainHint")?);
+        let timeout = get(&options, "timeoutMs");
+        if !(absent(&timeout) || timeout.as_f64().is_some()) {
+            return Err(invalid());
+        }
+        let mode = match mode.as_deref() {
+            None | Some("auto") => Mode::Auto,
+            Some("popup") => Mode::Popup,
+            Some("redirect") => Mode::Redirect,
+            Some(_) => return Err(invalid()),
+        };
+        let prompt = match prompt {
+            Some(p) => {
+                Some(Prompt::parse(&p).ok_or_else(|| misconfigured(&concat(&["invalid prompt \"", &p, "\": use login, consent, select_account or none"])))?)
+            }
+            // An unknown configured prompt is left out rather than sent for the provider to reject.
+            None => self.inner.info.prompt.as_deref().and_then(Prompt::parse),
+        };
+        let return_to = match return_to {
+            Some(target) => ReturnTo::parse(&target).map_err(|e| error::core_error(&e))?,
+            None => here(),
+        };
+        let timeout_ms = timeout.as_f64().unwrap_or(DEFAULT_TIMEOUT_MS);
+        // NaN too.
+        if timeout_ms.partial_cmp(&1.0).is_none_or(|o| o.is_lt()) {
+            return Err(misconfigured("invalid timeoutMs: use a positive number of milliseconds"));
+        }
+        let timeout_ms = timeout_ms.min(u32::MAX as f64).floor();
+
+        let inner = &self.inner;
+        let key = inner.edge.key();
+        if mode != Mode::Redirect {
+            if let Some(joined) = popup::reuse(&key) {
+                return Ok(joined);
+            }
+            if popup::busy_elsewhere(&key) {
+                let message =
+                    concat(&["another tab is already signing in to ", &inner.edge.connector, ": finish or close that sign-in window, then try again"]);
+                return Err(fail(Code::InteractionInProgress, &message));
+            }
+        }
+        let mut random = [0u8; 48];
+        let crypto = window().crypto().map_err(|_| refused("crypto.getRandomValues"))?;
+        crypto.get_random_values_with_u8_array(&mut random).map_err(|_| refused("crypto.getRandomValues"))?;
+        let (state, verifier) = random.split_at(16);
+        let state = State::from_random(state.try_into().unwrap_throw());
+        let verifier = PkceVerifier::from_random(verifier.try_into().unwrap_throw());
+        let info = &inner.info;
+        let mut request = AuthorizationRequest::new(&info.authorize_url, &info.client_id, &inner.redirect_uri, &info.scope, &state, &verifier);
+        if let Some(prompt) = prompt {
             request = request.with_prompt(prompt);
         }
         if let Some(hint) = login_hint.as_deref() {
             request = request.with_login_hint(hint);
         }
-        if let Some(hint) = domain_hint.as_deref() {
+        if let Some(hint) = domain_hint.as_deref().or(info.domain_hint.as_deref()) {
             request = request.with_domain_hint(hint);
         }
-        let mut out = String::from(state.expose());
-        for part in [verifier.expose(), &request.url()] {
-            out.push(' ');
-            out.push_str(part);
+        let url = request.url();
+        let (state, verifier) = (state.expose().to_owned(), verifier.expose().to_owned());
+
+        if mode != Mode::Redirect {
+            if let Some(window) = popup::open(&url) {
+                let inner = self.inner.clone();
+                let expected = state.clone();
+                return popup::watch(key, window, state, timeout_ms, move |params| async move {
+                    let code = callback::verify(&params, &expected, inner.info.issuer.as_deref(), &verifier)?;
+                    let token = inner.edge.exchange(&code, &verifier, &inner.redirect_uri).await?;
+                    inner.tokens.store(&token, true);
+                    Ok(status_js(true, token.account.as_ref()))
+                });
+            }
+            if mode == Mode::Popup {
+                return Err(fail(Code::PopupBlocked, "the browser blocked the sign-in window: allow pop-ups for this site, or connect with mode \"redirect\""));
+            }
         }
-        out
-    }
-
-    /// Whether `params` (a `?query` or `#fragment`) is an authorization response.
-    #[wasm_bindgen(js_name = isCallback)]
-    pub fn is_callback(params: &str) -> bool {
-        Callback::parse(params).is_some()
-    }
-
-    /// The `state` of the response `params`; `state_mismatch` when it has none.
-    #[wasm_bindgen(js_name = callbackState)]
-    pub fn callback_state(params: &str) -> Result<String, JsValue> {
-        Callback::parse(params).and_then(|cb| cb.state().map(str::to_owned)).ok_or_else(|| error(&CoreError::StateMismatch))
-    }
-
-    /// The authorization code of the response `params`, after core's `Callback::verify` checked
-    /// its `state` (in constant time) and `iss`; the provider's error, classified, if it sent
-    /// one. Checks the stored `verifier` first (a redirect's comes from sessionStorage, which any
-    /// script of the origin can write).
-    ///
-    /// # Security
-    /// The response is attacker-controlled input: nothing of it is used before this passes.
-    pub fn verify(params: &str, state: &str, issuer: Option<String>, verifier: &str) -> Result<String, JsValue> {
-        PkceVerifier::parse(verifier).map_err(|e| error(&e))?;
-        // The snippet asks `isCallback` first; anything else has no state, so it cannot match.
-        let callback = Callback::parse(params).unwrap_or_default();
-        let code = callback.verify(&State::new(state), issuer.as_deref()).map_err(|e| error(&e))?;
-        Ok(code.expose().to_owned())
-    }
-
-    /// `target` if it is a path on this site (core's `ReturnTo`: no open redirect), else
-    /// `invalid_return_to`.
-    #[wasm_bindgen(js_name = returnTo)]
-    pub fn return_to(target: &str) -> Result<String, JsValue> {
-        ReturnTo::parse(target).map(|to| to.as_str().to_owned()).map_err(|e| error(&e))
+        let pending = redirect::PendingRedirect {
+            edge: inner.edge.base.clone(),
+            connector: inner.edge.connector.clone(),
+            verifier,
+            redirect_uri: inner.redirect_uri.clone(),
+            issuer: info.issuer.clone(),
+            return_to: return_to.as_str().to_owned(),
+        };
+        redirect::start(&state, &pending, &url)?;
+        // The page is leaving for the provider: nothing will settle this.
+        Ok(Promise::new(&mut |_, _| {}))
     }
 }
 
-/// The `MailconnectError` for a core error.
-fn error(e: &CoreError) -> JsValue {
-    let codes: &[u32] = match e {
-        CoreError::OAuth(oauth) => &oauth.codes,
-        _ => &[],
-    };
-    core_error(message(e), e.code(), e.action().as_str(), codes)
+/// This page's path, query and fragment, the default `returnTo`; a too-long address falls back
+/// to the path, then to the root.
+fn here() -> ReturnTo {
+    let location = window().location();
+    let path = location.pathname().unwrap_or_default();
+    let full = concat(&[&path, &location.search().unwrap_or_default(), &location.hash().unwrap_or_default()]);
+    ReturnTo::parse(&full).or_else(|_| ReturnTo::parse(&path)).or_else(|_| ReturnTo::parse("/")).unwrap_throw()
 }
 
-/// Words for the core errors a browser meets. Not core's `Display`: its `{:?}` quoting would
-/// link Debug escaping into the module for errors (tenants, scopes, URLs) only the edge sees.
-fn message(e: &CoreError) -> &str {
-    match e {
-        CoreError::StateMismatch => "the sign-in response does not belong to a sign-in of this page (state mismatch): connect again",
-        CoreError::IssuerMismatch { .. } => "the sign-in response came from an unexpected identity provider (issuer mismatch): connect again",
-        CoreError::MissingCode => "the sign-in response carries no authorization code: connect again",
-        CoreError::InvalidVerifier => "the stored sign-in request is damaged: connect again",
-        CoreError::InvalidReturnTo => "returnTo must be a path on this site, starting with a single /",
-        // The AADSTS hint says what to do; Entra's description says what happened.
-        CoreError::OAuth(oauth) => oauth.aadsts().and_then(Aadsts::hint).or(oauth.description.as_deref()).unwrap_or_else(|| oauth.error.as_str()),
-        other => other.code(),
-    }
+/// The redirect URI's page: finishes a sign-in. In a popup it hands the response to the app's
+/// window and closes; after a redirect it has the edge redeem the code, then returns to the
+/// page the user left. Either way the code is removed from the address bar and history first.
+/// On the return from a connector's admin-consent URL it resolves with `{adminConsent: true,
+/// tenant}` (or rejects with the provider's error, e.g. an admin who declined).
+#[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<void | AdminConsent>")]
+pub fn handle_callback() -> Promise {
+    callback::handle().unwrap_or_else(|e| Promise::reject(&e))
+}
+
+/// The message a link opens. `base` is the webmail's address for message links, e.g.
+/// `"https://mail.example.com/webmail/"`; the link is `{base}?folder=…&uidvalidity=…&uid=…`,
+/// `{base}?mid=…`, or an RFC 2392 `mid:` URL. Throws `invalid_message_link` for anything else:
+/// what it returns never names another origin.
+#[wasm_bindgen(js_name = parseMessageLink, unchecked_return_type = "MessageLink")]
+pub fn parse_message_link(input: &str, #[wasm_bindgen(unchecked_param_type = "string")] base: JsValue) -> Result<JsValue, JsValue> {
+    links::parse(input, &base)
+}
+
+/// The URL under `base` that opens `link` (what `mailconnect message-link` prints).
+#[wasm_bindgen(js_name = messageLinkUrl)]
+pub fn message_link_url(
+    #[wasm_bindgen(unchecked_param_type = "MessageLink")] link: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] base: JsValue,
+) -> Result<String, JsValue> {
+    links::url(&link, &base)
+}
+
+/// The message this page's address links to, or `undefined` when it is no message link. Throws
+/// `invalid_message_link` for a damaged one. Call it on load: after a sign-in by redirect the
+/// page comes back to the same address, so the link is routed again.
+#[wasm_bindgen(js_name = linkedMessage, unchecked_return_type = "MessageLink | undefined")]
+pub fn linked_message(#[wasm_bindgen(unchecked_param_type = "string")] base: JsValue) -> Result<JsValue, JsValue> {
+    links::linked(&base)
+}
+
+/// A `mailto:` URL (RFC 6068); headers other than to, cc, bcc, subject, body and in-reply-to are
+/// dropped. Throws `invalid_mailto` for anything else.
+#[wasm_bindgen(js_name = parseMailto, unchecked_return_type = "Compose")]
+pub fn parse_mailto(url: &str) -> Result<JsValue, JsValue> {
+    links::parse_mailto(url)
+}
+
+/// Asks the browser to open `mailto:` links here. `template` is a URL of this origin with `%s`
+/// where the browser puts the percent-encoded mailto: URL, e.g. `"/?compose=%s"`. The browser
+/// asks the user, and does not say what they chose.
+#[wasm_bindgen(js_name = registerMailtoHandler)]
+pub fn register_mailto_handler(template: &str) -> Result<(), JsValue> {
+    links::register_mailto_handler(template)
 }

@@ -565,6 +565,22 @@ async fn popup_callback_posts_on_the_state_channel_and_removes_the_code_from_his
 }
 
 #[wasm_bindgen_test]
+async fn admin_consent_return_is_reported_as_such_and_a_refusal_as_the_providers_error() {
+    use mailconnect_core::contract::ADMIN_CONSENT_STATE;
+    arrive_with(&format!("?admin_consent=True&tenant=t-42&state={ADMIN_CONSENT_STATE}"));
+    let report = wait(handle_callback()).await;
+    assert_eq!(address(), "", "the response left the address bar");
+    assert_eq!(get(&report, "adminConsent"), true);
+    assert_eq!(text(&report, "tenant"), "t-42");
+
+    arrive_with(&format!("?error=access_denied&error_description=AADSTS65004%3A+declined&state={ADMIN_CONSENT_STATE}"));
+    let error = rejection(&handle_callback()).await;
+    assert_error(&error, "access_denied", "consent");
+    assert_eq!(address(), "");
+    arrive_with("");
+}
+
+#[wasm_bindgen_test]
 async fn redirect_sign_in_round_trips_through_session_storage_to_the_deep_link() {
     // A "provider" at this very page's address plus a fragment: leaving for it is a same-document
     // navigation, so the test survives the redirect.
@@ -628,8 +644,9 @@ async fn tampered_return_target_is_refused_after_the_exchange() {
 }
 
 /// The edge's answers as core's own serde writes them (crates/core/src/contract.rs), and the token
-/// request read back with core's own (strict) deserializer: js/mailconnect.js spells the contract's
-/// fields itself, so a field renamed in contract.rs fails here until it is renamed there too.
+/// request read back with core's own (strict) deserializer: src/edge_client.rs reads the
+/// contract's fields by name, so a field renamed in contract.rs fails here until it is renamed
+/// there too.
 #[wasm_bindgen_test]
 async fn contract_types_of_core_read_as_the_module_expects() {
     use mailconnect_core::contract::{Account, Connection, ConnectorInfo, Disconnected, ErrorBody, SessionInfo, TokenRequest, TokenResponse};

@@ -1,0 +1,204 @@
+//! The edge's HTTP API (core's `contract`), through `fetch`. Answers are read into core's contract
+//! types field by field with `Reflect` (serde-wasm-bindgen would cost the wasm about 20 KB gzip);
+//! each reader builds the whole core struct, so a field added to the contract fails to compile
+//! here until it is read, and `contract_types_of_core_read_as_the_module_expects` (tests/web.rs)
+//! serves core's own serialization, so a renamed field fails that test.
+//!
+//! Every request carries the session cookie (`credentials: "include"`, so an edge on a sibling
+//! subdomain works too) and core's CSRF header, which a cross-site form cannot send; nothing is
+//! cached. A body outside the contract is dropped, never kept in an error: half-parsed, it may
+//! still hold a token.
+
+use crate::browser::{absent, get, is_plain, object, window};
+use crate::error::{bad_response, concat, edge_error, fail, Code, Result};
+use js_sys::{Array, JSON};
+use mailconnect_core::contract::{Account, Connection, ConnectorInfo, Disconnected, ErrorBody, SessionInfo, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
+use mailconnect_core::{AccessToken, Action};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{RequestCache, RequestCredentials, RequestInit, Response};
+
+/// The edge's routes under its `/oauth` prefix, in one place (core's contract.rs documents them).
+mod route {
+    pub const CONNECTORS: &str = "/connectors/";
+    pub const TOKEN: &str = "/token";
+    pub const REFRESH: &str = "/refresh";
+    pub const DISCONNECT: &str = "/disconnect";
+    pub const SESSION: &str = "/session";
+}
+
+/// One connector's routes at one edge.
+#[derive(Debug)]
+pub(crate) struct Edge {
+    /// The edge URL with its `/oauth` prefix, no trailing slash.
+    pub(crate) base: String,
+    /// The connector id.
+    pub(crate) connector: String,
+}
+
+impl Edge {
+    pub(crate) fn new(base: &str, connector: &str) -> Edge {
+        Edge { base: base.trim_end_matches('/').to_owned(), connector: connector.to_owned() }
+    }
+
+    /// Names this connector's Web Lock, token channel and busy marker: `{base}:{connector}`.
+    pub(crate) fn key(&self) -> String {
+        concat(&[&self.base, ":", &self.connector])
+    }
+
+    fn url(&self, action: &str) -> String {
+        let id = String::from(js_sys::encode_uri_component(&self.connector));
+        concat(&[&self.base, route::CONNECTORS, &id, action])
+    }
+
+    /// `GET /connectors/{id}`.
+    pub(crate) async fn info(&self) -> Result<ConnectorInfo> {
+        call(&self.url(""), None, connector_info).await
+    }
+
+    /// `POST /connectors/{id}/token`: redeems an authorization code (core's `TokenRequest`).
+    pub(crate) async fn exchange(&self, code: &str, verifier: &str, redirect_uri: &str) -> Result<TokenResponse> {
+        let body = object(&[("code", &code.into()), ("code_verifier", &verifier.into()), ("redirect_uri", &redirect_uri.into())]);
+        call(&self.url(route::TOKEN), Some(&body), token_response).await
+    }
+
+    /// `POST /connectors/{id}/refresh`.
+    pub(crate) async fn refresh(&self) -> Result<TokenResponse> {
+        call(&self.url(route::REFRESH), Some(&js_sys::Object::new()), token_response).await
+    }
+
+    /// `POST /connectors/{id}/disconnect`.
+    pub(crate) async fn disconnect(&self) -> Result<Disconnected> {
+        call(&self.url(route::DISCONNECT), Some(&js_sys::Object::new()), disconnected).await
+    }
+
+    /// `GET /session`.
+    pub(crate) async fn session(&self) -> Result<SessionInfo> {
+        call(&concat(&[&self.base, route::SESSION]), None, session_info).await
+    }
+}
+
+/// GET (no body) or POST (a JSON body) `url`; a 2xx body must read as `read` does, any other
+/// status must carry an `ErrorBody`.
+async fn call<T>(url: &str, body: Option<&js_sys::Object>, read: fn(&JsValue) -> Option<T>) -> Result<T> {
+    let (json, status) = fetch_json(url, body).await?;
+    read(&json).ok_or_else(|| bad_response(url, status))
+}
+
+/// The parsed body of a 2xx answer and its status; the edge's error for any other status (or
+/// `bad_response` without one). Not generic, so its future exists once.
+async fn fetch_json(url: &str, body: Option<&js_sys::Object>) -> Result<(JsValue, u16)> {
+    let init = RequestInit::new();
+    init.set_credentials(RequestCredentials::Include);
+    init.set_cache(RequestCache::NoStore);
+    let headers = object(&[(CSRF_HEADER, &CSRF_HEADER_VALUE.into())]);
+    match body {
+        Some(body) => {
+            init.set_method("POST");
+            crate::browser::set(&headers, "content-type", &"application/json".into());
+            init.set_body(&JSON::stringify(body).map(JsValue::from).unwrap_or_default());
+        }
+        None => init.set_method("GET"),
+    }
+    init.set_headers(&headers);
+    let unreachable =
+        || fail(Code::NetworkError, &concat(&["could not reach the mailconnect edge at ", url, ": check the network connection and the edge URL"]));
+    let response: Response = JsFuture::from(window().fetch_with_str_and_init(url, &init)).await.map_err(|_| unreachable())?.unchecked_into();
+    let json = match response.json() {
+        Ok(p) => JsFuture::from(p).await.unwrap_or_default(),
+        Err(_) => JsValue::UNDEFINED,
+    };
+    if response.ok() {
+        return Ok((json, response.status()));
+    }
+    Err(error_body(&json).map_or_else(|| bad_response(url, response.status()), edge_error))
+}
+
+// ---- readers: core's contract types from the parsed JSON, as serde would read them -----------
+
+fn string(v: &JsValue, key: &str) -> Option<String> {
+    get(v, key).as_string()
+}
+
+/// An `Option<T>` field: absent or null is `Some(None)`, a wrong type `None`.
+fn optional<T>(v: &JsValue, key: &str, read: impl Fn(&JsValue) -> Option<T>) -> Option<Option<T>> {
+    let field = get(v, key);
+    if absent(&field) {
+        Some(None)
+    } else {
+        read(&field).map(Some)
+    }
+}
+
+fn opt_string(v: &JsValue, key: &str) -> Option<Option<String>> {
+    optional(v, key, JsValue::as_string)
+}
+
+fn uint(v: &JsValue) -> Option<u64> {
+    v.as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= 9_007_199_254_740_991.0).map(|n| n as u64)
+}
+
+fn list<T>(v: &JsValue, read: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {
+    Array::is_array(v).then(|| Array::from(v).iter().map(|item| read(&item)).collect()).flatten()
+}
+
+fn plain(v: &JsValue) -> Option<&JsValue> {
+    is_plain(v).then_some(v)
+}
+
+pub(crate) fn account(v: &JsValue) -> Option<Account> {
+    let v = plain(v)?;
+    Some(Account { name: opt_string(v, "name")?, username: opt_string(v, "username")?, oid: opt_string(v, "oid")?, tid: opt_string(v, "tid")? })
+}
+
+fn connector_info(v: &JsValue) -> Option<ConnectorInfo> {
+    let v = plain(v)?;
+    Some(ConnectorInfo {
+        id: string(v, "id")?,
+        authorize_url: string(v, "authorize_url")?,
+        client_id: string(v, "client_id")?,
+        scope: string(v, "scope")?,
+        redirect_uris: list(&get(v, "redirect_uris"), JsValue::as_string)?,
+        prompt: opt_string(v, "prompt")?,
+        domain_hint: opt_string(v, "domain_hint")?,
+        issuer: opt_string(v, "issuer")?,
+        admin_consent_url: opt_string(v, "admin_consent_url")?,
+    })
+}
+
+fn token_response(v: &JsValue) -> Option<TokenResponse> {
+    let v = plain(v)?;
+    Some(TokenResponse {
+        access_token: AccessToken::new(string(v, "access_token")?),
+        token_type: string(v, "token_type")?,
+        expires_in: uint(&get(v, "expires_in"))?,
+        expires_at: uint(&get(v, "expires_at"))?,
+        scope: string(v, "scope")?,
+        account: optional(v, "account", account)?,
+    })
+}
+
+fn disconnected(v: &JsValue) -> Option<Disconnected> {
+    Some(Disconnected { status: string(plain(v)?, "status")? })
+}
+
+fn session_info(v: &JsValue) -> Option<SessionInfo> {
+    let connection = |c: &JsValue| {
+        let c = plain(c)?;
+        Some(Connection { id: string(c, "id")?, account: optional(c, "account", account)? })
+    };
+    Some(SessionInfo { connectors: list(&get(plain(v)?, "connectors"), connection)? })
+}
+
+fn error_body(v: &JsValue) -> Option<ErrorBody> {
+    let v = plain(v)?;
+    let action = string(v, "action")?;
+    let actions = [Action::Reconnect, Action::Consent, Action::Interaction, Action::Configuration, Action::Retry, Action::None];
+    Some(ErrorBody {
+        error: string(v, "error")?,
+        error_description: string(v, "error_description")?,
+        action: actions.into_iter().find(|a| a.as_str() == action)?,
+        retryable: get(v, "retryable").as_bool()?,
+        error_codes: optional(v, "error_codes", |codes| list(codes, |c| uint(c).and_then(|n| u32::try_from(n).ok())))?,
+    })
+}
