@@ -12,6 +12,7 @@ import init, {
   MailconnectError,
   type Account,
   type Action,
+  type AdminConsent,
   type ConnectOptions,
   type ConnectorOptions,
   type Status,
@@ -100,10 +101,21 @@ export async function connectorApi(button: HTMLButtonElement): Promise<void> {
 
   const disconnected: Promise<void> = teams.disconnect();
   await disconnected;
+  const onChange = (event: CustomEvent<Status>): void => {
+    exactly<typeof event.detail, Status>(true);
+  };
+  teams.addEventListener("change", onChange);
+  teams.removeEventListener("change", onChange);
+  // @ts-expect-error the only event is "change"
+  teams.addEventListener("click", onChange);
   teams.free();
 
-  const done: Promise<unknown> = handleCallback();
-  await done;
+  const done = await handleCallback();
+  exactly<typeof done, void | AdminConsent>(true);
+  if (done) {
+    exactly<typeof done.adminConsent, true>(true);
+    exactly<typeof done.tenant, string | undefined>(true);
+  }
 }
 
 export function errors(e: unknown): Action | undefined {
