@@ -32,32 +32,25 @@
 #![deny(missing_debug_implementations)]
 
 mod api_key;
-// `#[durable_object]` generates undocumented wasm-bindgen glue for `AppTokens`.
-#[allow(missing_docs)]
-mod app_token;
-mod auth_code;
-mod client_credentials;
 mod config;
 mod cors;
 mod crypto;
 mod error;
-mod refresh;
-mod revoke;
+mod grant;
+mod objects;
+mod routes;
 mod rpc;
-// `#[durable_object]` generates undocumented wasm-bindgen glue for `Session`.
-#[allow(missing_docs)]
-mod session;
-mod upstream;
+mod single_flight;
 
 use std::future::Future;
 
-use mailconnect_core::contract::Health;
+use mailconnect_core::contract::{route as api, Health};
 use wasm_bindgen::prelude::*;
 use worker::{Env, Request, Response, Router};
 
-pub use app_token::AppTokens;
 pub use error::EdgeError;
-pub use session::Session;
+pub use objects::app_tokens::AppTokens;
+pub use objects::session::Session;
 
 use crate::config::Config;
 
@@ -72,7 +65,7 @@ use crate::config::Config;
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env) -> JsValue {
     // The method is read only here: every other request reads it again in `worker::Request`.
-    if path(&req.url()) == "/oauth/health" {
+    if path(&req.url()) == api::HEALTH.pattern() {
         let method = req.method();
         // Preflights of every /oauth path are the router's.
         if method != "OPTIONS" {
@@ -130,13 +123,13 @@ async fn route(req: Request, env: Env) -> Response {
         Err(e) => return cors::finish(e.into_response(), None, None),
     };
     let response = Router::with_data(config.clone())
-        .get_async("/oauth/connectors/:id", |req, ctx| respond(auth_code::connector(req, ctx)))
-        .post_async("/oauth/connectors/:id/token", |req, ctx| respond(session::token(req, ctx)))
-        .post_async("/oauth/connectors/:id/refresh", |req, ctx| respond(session::refresh(req, ctx)))
-        .post_async("/oauth/connectors/:id/disconnect", |req, ctx| respond(session::disconnect(req, ctx)))
-        .post_async("/oauth/connectors/:id/app-token", |req, ctx| respond(app_token::app_token(req, ctx)))
-        .get_async("/oauth/session", |req, ctx| respond(session::info(req, ctx)))
-        .options_async("/oauth/*path", |req, ctx| respond(cors::preflight(req, ctx)))
+        .get_async(api::CONNECTOR.pattern(), |req, ctx| respond(routes::connectors::connector(req, ctx)))
+        .post_async(api::TOKEN.pattern(), |req, ctx| respond(routes::session::token(req, ctx)))
+        .post_async(api::REFRESH.pattern(), |req, ctx| respond(routes::session::refresh(req, ctx)))
+        .post_async(api::DISCONNECT.pattern(), |req, ctx| respond(routes::session::disconnect(req, ctx)))
+        .post_async(api::APP_TOKEN.pattern(), |req, ctx| respond(routes::app_token::app_token(req, ctx)))
+        .get_async(api::SESSION.pattern(), |req, ctx| respond(routes::session::info(req, ctx)))
+        .options_async(api::ANY.pattern(), |req, ctx| respond(cors::preflight(req, ctx)))
         .run(req, env)
         .await
         .unwrap_or_else(|e| EdgeError::from(e).into_response());
