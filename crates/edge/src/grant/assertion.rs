@@ -17,7 +17,7 @@ use crate::crypto;
 use crate::error::EdgeError;
 
 thread_local! {
-    // A connector's key never changes in an isolate, and importing one is not free (README, "Measured").
+    // A connector's key never changes in an isolate, and importing one takes time (README, "Measured").
     static RSA_KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
 }
 

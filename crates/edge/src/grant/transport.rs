@@ -21,8 +21,8 @@ use crate::error::{js_message, EdgeError};
 /// other reply becomes an [`EdgeError`] here, classified by core.
 pub(crate) async fn send(request: HttpRequest, timeout: Duration) -> Result<HttpResponse, EdgeError> {
     // Straight to the runtime's fetch(url, init), as a JavaScript Worker would call it: through
-    // `worker::Fetch` a request is a Request object, which fetch then copies with the signal
-    // (README, "Measured").
+    // `worker::Fetch` a request is a Request object, which fetch then copies with the signal,
+    // and each costs time (README, "Measured").
     let headers = js_sys::Object::new();
     for (name, value) in request.headers() {
         let value = value.to_str().map_err(|_| EdgeError::Internal(format!("non-ASCII {name} header")))?;
