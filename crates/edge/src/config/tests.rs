@@ -105,22 +105,43 @@ fn thumbprint_becomes_x5t_and_pem_must_be_pkcs8() {
     assert_eq!(pkcs8_der(&format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----")), None);
 }
 
-#[test]
-fn committed_wrangler_toml_vars_are_valid_settings() {
+/// The settings of wrangler.toml's `[vars]` (or an environment's, `[env.NAME.vars]`), with the
+/// secrets .dev.vars.example names.
+fn wrangler_settings(env: Option<&str>) -> Config {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../wrangler.toml")).unwrap();
     let wrangler: toml::Table = toml::from_str(&text).unwrap();
+    let table = match env {
+        Some(env) => &wrangler["env"][env],
+        None => &toml::Value::Table(wrangler),
+    };
     let mut map = serde_json::Map::new();
-    for (name, value) in wrangler["vars"].as_table().unwrap() {
+    for (name, value) in table["vars"].as_table().unwrap() {
         map.insert(name.clone(), serde_json::to_value(value).unwrap());
     }
-    // The secrets, as .dev.vars.example names them.
     for secret in ["SESSION_KEY", "TEAMS_CLIENT_SECRET", "OUTLOOK_MAIL_CLIENT_SECRET"] {
         map.insert(secret.into(), json!("0123456789abcdef0123456789abcdef"));
     }
-    let config = read(&map).unwrap();
+    read(&map).unwrap()
+}
+
+#[test]
+fn committed_wrangler_toml_vars_are_valid_settings() {
+    let config = wrangler_settings(None);
     assert_eq!(config.connector_ids().collect::<Vec<_>>(), ["outlook-mail", "teams"]);
     assert!(config.allows_origin("http://localhost:8787"));
     assert_eq!(public(&config, "teams").redirect_uris, ["http://localhost:8787/callback"]);
+}
+
+#[test]
+fn production_example_is_valid_and_uses_no_loopback_host() {
+    let config = wrangler_settings(Some("production"));
+    assert_eq!(config.connector_ids().collect::<Vec<_>>(), ["outlook-mail", "teams"]);
+    assert!(config.allowed_origins.iter().all(|origin| origin.starts_with("https://")));
+    for id in config.connector_ids() {
+        let (connector, info) = (config.connector(id).unwrap(), public(&config, id));
+        let urls = [vec![info.authorize_url, connector.provider.token_url()], info.redirect_uris].concat();
+        assert!(urls.iter().all(|url| url.starts_with("https://") && !url.contains("localhost")), "{id}: {urls:?}");
+    }
 }
 
 const API_KEY: &str = "k7Qm1c0Jt1W9S3eVb2rP8xYzL4nH6gDf";
