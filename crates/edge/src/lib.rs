@@ -16,6 +16,11 @@
 //!
 //! Settings are documented in `wrangler.toml` and `.dev.vars.example`.
 //!
+//! The code is laid out by what it does: `routes/` has every handler (one module per route
+//! family), `objects/` the two Durable Objects, `grant/` the provider calls (one module per
+//! grant, all through one path to the token endpoint), `config` the settings, and this file the
+//! fetch handler and the route table.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! // What the browser module does, in effect, after the redirect:

@@ -73,7 +73,7 @@ impl Session {
                 let request = parse(request.unwrap_or_default().as_bytes());
                 answer(async { self.connect(&config, &handle, &connector, request?).await }.await)
             }
-            Op::Refresh => answer(self.refresh(&config, &handle, &connector).await),
+            Op::Refresh => answer(self.access_token(&config, &handle, &connector).await),
             Op::Disconnect => answer(self.disconnect(&config, &handle, &connector).await),
             Op::Info => match self.info(&config, &handle).await {
                 // No session: nothing is connected.
@@ -165,7 +165,8 @@ impl Session {
         Ok(grant.to_response(now))
     }
 
-    async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<TokenResponse, EdgeError> {
+    /// An access token good beyond the margin: from memory, or from the refresh in flight.
+    async fn access_token(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<TokenResponse, EdgeError> {
         let inner = &self.inner;
         let margin = config.connector(id)?.expiry_margin;
         inner.live(config, now()).await?;
@@ -181,7 +182,7 @@ impl Session {
     /// Joins the refresh in progress for `id`, or starts it.
     fn flight(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Flight<Result<Grant, EdgeError>> {
         let (inner, config, handle, id_owned) = (self.inner.clone(), config.clone(), SessionId::new(handle.expose()), id.to_owned());
-        self.inner.flights.join(id, move || async move { inner.refresh(&config, &handle, &id_owned).await })
+        self.inner.flights.join(id, move || async move { inner.renew(&config, &handle, &id_owned).await })
     }
 
     /// Forgets `id`'s grant, then revokes it at the provider (if it has a revocation endpoint)
@@ -360,7 +361,7 @@ impl Inner {
     }
 
     /// One upstream refresh. On failure nothing is written: the old refresh token stays.
-    async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Grant, EdgeError> {
+    async fn renew(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Grant, EdgeError> {
         let connector = config.connector(id)?;
         let current = self.grant(config, handle, id).await?.ok_or(EdgeError::NotConnected)?;
         if current.is_fresh(now(), connector.expiry_margin) {
