@@ -4,7 +4,7 @@
 //! | binding | kind | meaning |
 //! |---|---|---|
 //! | `ALLOWED_ORIGINS` | var | browser origins allowed to call the API (JSON array, or separated by spaces/commas) |
-//! | `CONNECTORS` | var | JSON object: connector id → [`ConnectorSettings`] |
+//! | `CONNECTORS` | var | JSON object: connector id → [`ConnectorSettings`](connector::ConnectorSettings) |
 //! | `SESSION_IDLE_SECONDS` | var | a session unused this long ends (default 14 days) |
 //! | `SESSION_MAX_SECONDS` | var | a session ends this long after it began, used or not (default 90 days) |
 //! | `UPSTREAM_TIMEOUT_MS` | var | how long to wait for a token endpoint (default 10000) |

@@ -65,7 +65,7 @@ enum ClientAuth {
 /// instead of silently ignored.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ConnectorSettings {
+pub(super) struct ConnectorSettings {
     provider: ProviderKind,
     /// Microsoft: `common`, `organizations`, `consumers`, a tenant id or a verified domain.
     tenant: Option<String>,

@@ -30,7 +30,7 @@ use crate::routes::{parse, session_cookie};
 use crate::rpc::Answer;
 use crate::single_flight::{Flight, SingleFlight};
 
-/// What the Worker asks of the object (over RPC, see [`rpc`]): the operation of one of the
+/// What the Worker asks of the object (over RPC, see [`crate::rpc`]): the operation of one of the
 /// session routes.
 #[wasm_bindgen]
 #[derive(Clone, Copy, Debug)]
