@@ -105,16 +105,26 @@ pub(super) struct ConnectorSettings {
 /// Where `settings` fails to parse: the enum field whose value is none of its variants, else
 /// the connector as a whole (serde's message then names the field).
 fn failing_field(settings: &RawValue) -> Option<&'static str> {
-    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(settings.get()).ok()?;
-    let fails = |name: &str, parse: fn(serde_json::Value) -> bool| fields.get(name).is_some_and(|value| !parse(value.clone()));
-    [
-        ("provider", (|v| serde_json::from_value::<ProviderKind>(v).is_ok()) as fn(serde_json::Value) -> bool),
-        ("grant", |v| serde_json::from_value::<GrantKind>(v).is_ok()),
-        ("client_auth", |v| serde_json::from_value::<ClientAuth>(v).is_ok()),
-    ]
-    .into_iter()
-    .find(|(name, parse)| fails(name, *parse))
-    .map(|(name, _)| name)
+    #[derive(Deserialize)]
+    struct EnumFields<'a> {
+        #[serde(borrow)]
+        provider: Option<&'a RawValue>,
+        #[serde(borrow)]
+        grant: Option<&'a RawValue>,
+        #[serde(borrow)]
+        client_auth: Option<&'a RawValue>,
+    }
+    let fields: EnumFields = serde_json::from_str(settings.get()).ok()?;
+    let fails = |value: Option<&RawValue>, parses: fn(&str) -> bool| value.is_some_and(|v| !parses(v.get()));
+    if fails(fields.provider, |v| serde_json::from_str::<ProviderKind>(v).is_ok()) {
+        Some("provider")
+    } else if fails(fields.grant, |v| serde_json::from_str::<GrantKind>(v).is_ok()) {
+        Some("grant")
+    } else if fails(fields.client_auth, |v| serde_json::from_str::<ClientAuth>(v).is_ok()) {
+        Some("client_auth")
+    } else {
+        None
+    }
 }
 
 /// `outlook-mail` → `OUTLOOK_MAIL`.

@@ -310,3 +310,12 @@ fn debug_output_hides_keys_and_secrets() {
     let debug = format!("{config:?}");
     assert!(!debug.contains("s3cr3t") && !debug.contains("0123456789abcdef"), "{debug}");
 }
+
+#[test]
+fn an_unknown_provider_grant_or_client_auth_names_its_field() {
+    for (field, value) in [("provider", "okta"), ("grant", "implicit"), ("client_auth", "tls_client_auth")] {
+        let mut map = settings();
+        map["CONNECTORS"]["teams"][field] = json!(value);
+        assert_eq!(failing_setting(&map), format!("CONNECTORS.teams.{field}"), "{value}");
+    }
+}
