@@ -49,7 +49,7 @@ mod single_flight;
 
 use std::future::Future;
 
-use mailconnect_core::contract::{route as api, Health};
+use mailconnect_core::contract::route as api;
 use wasm_bindgen::prelude::*;
 use worker::{Env, Request, Response, Router};
 
@@ -75,41 +75,10 @@ pub fn fetch(req: web_sys::Request, env: Env) -> JsValue {
         // Preflights of every /oauth path are the router's.
         if method != "OPTIONS" {
             let origin = req.headers().get("origin").ok().flatten();
-            return health(&method, origin.as_deref(), &env).into();
+            return routes::health::health(&method, origin.as_deref(), &env).into();
         }
     }
     wasm_bindgen_futures::future_to_promise(async move { Ok(web_sys::Response::from(route(Request::from(req), env).await).into()) }).into()
-}
-
-/// `/oauth/health`: `{"status":"ok"}` to a GET once the settings load; 405 to other methods.
-fn health(method: &str, origin: Option<&str>, env: &Env) -> web_sys::Response {
-    let config = match Config::load(env) {
-        Ok(config) => config,
-        Err(e) => return cors::finish(e.into_response(), None, None).into(),
-    };
-    if method != "GET" {
-        return cors::finish(EdgeError::MethodNotAllowed.into_response(), origin, Some(&config)).into();
-    }
-    let response =
-        HEALTHY.with(|(body, init)| web_sys::Response::new_with_opt_str_and_init(Some(body), init)).expect_throw("unreachable: a JSON text and headers");
-    if let Some(origin) = origin {
-        cors::allow(&response.headers(), origin, &config);
-    }
-    response
-}
-
-thread_local! {
-    /// The health answer's body, status and headers, made once per isolate: the response
-    /// constructor copies them, so each check costs one call out of Rust instead of one per header.
-    static HEALTHY: (String, web_sys::ResponseInit) = {
-        let body = serde_json::to_string(&Health { status: "ok".into() }).expect_throw("unreachable: a struct of one string");
-        let headers = web_sys::Headers::new().expect_throw("unreachable: new Headers()");
-        let _ = headers.set("content-type", "application/json");
-        cors::set_common(&headers);
-        let init = web_sys::ResponseInit::new();
-        init.set_headers(&headers);
-        (body, init)
-    };
 }
 
 /// The path of an absolute request URL as the runtime gives it (`http://host/path?query`).
@@ -134,7 +103,7 @@ async fn route(req: Request, env: Env) -> Response {
         .post_async(api::DISCONNECT.pattern(), |req, ctx| respond(routes::session::disconnect(req, ctx)))
         .post_async(api::APP_TOKEN.pattern(), |req, ctx| respond(routes::app_token::app_token(req, ctx)))
         .get_async(api::SESSION.pattern(), |req, ctx| respond(routes::session::info(req, ctx)))
-        .options_async(api::ANY.pattern(), |req, ctx| respond(cors::preflight(req, ctx)))
+        .options_async(api::ANY.pattern(), |req, ctx| respond(routes::preflight::preflight(req, ctx)))
         .run(req, env)
         .await
         .unwrap_or_else(|e| EdgeError::from(e).into_response());

@@ -1,12 +1,15 @@
 //! The Worker's handlers, one module per route family, and what they all read from a request:
 //! its body, its JSON and the session cookie.
 //!
-//! The browser routes ([`connectors`], [`session`]) check CORS and CSRF ([`crate::cors`]) and
+//! `/oauth/health` ([`health`]) is answered before the router, and every path's `OPTIONS` by
+//! [`preflight`]. The browser routes ([`connectors`], [`session`]) check CORS and CSRF ([`crate::cors`]) and
 //! hand the work to the browser's [`Session`](crate::Session); the server route ([`app_token`])
 //! refuses browsers and hands it to the connector's [`AppTokens`](crate::AppTokens).
 
 pub(crate) mod app_token;
 pub(crate) mod connectors;
+pub(crate) mod health;
+pub(crate) mod preflight;
 pub(crate) mod session;
 
 use mailconnect_core::contract::SESSION_COOKIE;
