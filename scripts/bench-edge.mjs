@@ -16,10 +16,8 @@
 // the same provider calls made directly, and the latency the Worker adds to them; and the
 // app-token endpoint for mail servers (client credentials, with an API key) answered from its
 // connector's Durable Object (cache hit) and going upstream (miss), beside the direct call.
-// The reference is a JavaScript Worker of the same design (Durable Object sessions, WebCrypto)
-// measured under wrangler dev on this machine earlier: health 2.2 ms p50, cached refresh 3.0 ms,
-// refresh going upstream ~10 ms over a direct call. wrangler dev's overhead moves with the
-// machine's load, so such a Worker (REFERENCE_WORKER below) runs beside ours under the same
+// The reference is a JavaScript Worker of the same design (Durable Object sessions, WebCrypto).
+// wrangler dev's overhead moves with the machine's load (README, "Measured"), so such a Worker (REFERENCE_WORKER below) runs beside ours under the same
 // wrangler dev, and health and refresh are timed on both in alternation: one call to each per
 // round, so all see the same load. The reference's refreshes (cached, and going upstream beside
 // the direct call) are timed twice: calling its Durable Object with fetch, as a straightforward

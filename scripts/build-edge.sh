@@ -5,10 +5,10 @@
 # would otherwise try to download them), and nothing is rebuilt when the output is newer than
 # every input. `--force` rebuilds anyway.
 #
-# No wasm-opt: measured here, `wasm-opt -O` (binaryen 132) made the Worker larger (267 KB gzip
-# against 264 KB) and no faster, since V8 optimizes the wasm itself; Debian's binaryen 108 cannot
-# even parse worker-build's output. What does matter is the names section that worker-build keeps
-# for symbolized panic traces: 37 KB of the gzip size. It is dropped below.
+# No wasm-opt: `wasm-opt -O` (binaryen 132) made the Worker larger and no faster, since V8
+# optimizes the wasm itself; Debian's binaryen 108 cannot even parse worker-build's output. What
+# does matter is the names section that worker-build keeps for symbolized panic traces, a good
+# part of the gzip size (README, "Measured"). It is dropped below.
 #
 # Needs: worker-build 0.8.7 and wasm-bindgen-cli 0.2.130 (scripts/setup.sh), node and esbuild
 # (`npm ci`).

@@ -53,6 +53,7 @@ step "core doc tests (browser features)" cargo test -p mailconnect-core --doc
 step "build web" bash scripts/build-web.sh
 step "web tests" bash scripts/test-web.sh
 step "build edge" bash scripts/build-edge.sh
+step "deploy check" bash scripts/check-deploy.sh
 step "web bundle size" node scripts/size-web.mjs
 step "web types (tsc)" node_modules/.bin/tsc --noEmit --strict -p tests/web-import/tsconfig.json
 step "node tests" node --test --test-concurrency=1 tests/

@@ -6,8 +6,8 @@
 //    `DurableObject` here; their constructors stay wasm-bindgen's. workers-rs PR #726 would do
 //    this in worker-build.
 // 2. Requests enter Rust through the handler's own function rather than a WorkerEntrypoint
-//    instance that worker-build wraps in proxies for every request: measured under wrangler dev,
-//    that instance cost about 0.08 ms per request. Recovery from a crash is kept: wasm-bindgen's
+//    instance that worker-build wraps in proxies for every request, which costs time on every
+//    request (README, "Measured"). Recovery from a crash is kept: wasm-bindgen's
 //    glue re-instantiates the module on the first call after a trap, and while the `worker`
 //    crate's panic flag is up a request goes the instance's way, whose proxy resets the module
 //    and clears the flag.

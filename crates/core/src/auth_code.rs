@@ -47,15 +47,6 @@ impl Prompt {
     }
 }
 
-/// Where the provider puts the response parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResponseMode {
-    /// In the query string.
-    Query,
-    /// In the fragment, which never reaches a server log.
-    Fragment,
-}
-
 /// An authorization request (RFC 6749 §4.1.1 with PKCE and the OpenID Connect extras).
 #[derive(Debug)]
 pub struct AuthorizationRequest<'a> {
@@ -85,11 +76,6 @@ impl<'a> AuthorizationRequest<'a> {
         self.with("prompt", prompt.as_str())
     }
 
-    /// `nonce`, echoed in the ID token.
-    pub fn with_nonce(self, nonce: &'a str) -> Self {
-        self.with("nonce", nonce)
-    }
-
     /// `login_hint`: prefills the account.
     pub fn with_login_hint(self, hint: &'a str) -> Self {
         self.with("login_hint", hint)
@@ -98,11 +84,6 @@ impl<'a> AuthorizationRequest<'a> {
     /// `domain_hint`: skips home-realm discovery (e.g. `contoso.com`, `consumers`).
     pub fn with_domain_hint(self, hint: &'a str) -> Self {
         self.with("domain_hint", hint)
-    }
-
-    /// `response_mode`.
-    pub fn with_response_mode(self, mode: ResponseMode) -> Self {
-        self.with("response_mode", if mode == ResponseMode::Query { "query" } else { "fragment" })
     }
 
     /// The URL to open in the popup or the page.
@@ -243,12 +224,10 @@ mod tests {
         .with_prompt(Prompt::SelectAccount)
         .with_login_hint("ann@contoso.com")
         .with_domain_hint("contoso.com")
-        .with_nonce("n1")
-        .with_response_mode(ResponseMode::Fragment)
         .url();
         assert_eq!(
             url,
-            "https://login.microsoftonline.com/common/oauth2/v2.0/authorize?response_type=code&client_id=cid&redirect_uri=https%3A%2F%2Fmail.example.com%2Fcallback.html&scope=User.Read+offline_access&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&prompt=select_account&login_hint=ann%40contoso.com&domain_hint=contoso.com&nonce=n1&response_mode=fragment"
+            "https://login.microsoftonline.com/common/oauth2/v2.0/authorize?response_type=code&client_id=cid&redirect_uri=https%3A%2F%2Fmail.example.com%2Fcallback.html&scope=User.Read+offline_access&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&prompt=select_account&login_hint=ann%40contoso.com&domain_hint=contoso.com"
         );
     }
 

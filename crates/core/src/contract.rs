@@ -1,6 +1,6 @@
 //! The HTTP contract between the browser module and the edge Worker, defined once.
 //!
-//! Every path is under [`API_PREFIX`]. Requests that change state carry an allowed `Origin`,
+//! Every path is one of [`route`]'s, under `/oauth`. Requests that change state carry an allowed `Origin`,
 //! `Content-Type: application/json` and [`CSRF_HEADER`]; the session rides in the
 //! [`SESSION_COOKIE`]. No type here that goes to a browser has a field that could hold a refresh
 //! token.
@@ -22,8 +22,68 @@ use crate::pkce::PkceVerifier;
 use crate::secret::{AccessToken, AuthCode};
 use serde::{Deserialize, Serialize};
 
-/// Where the edge serves the API.
-pub const API_PREFIX: &str = "/oauth";
+pub mod route {
+    //! The API's paths, defined once for the edge's router and for clients.
+    //!
+    //! The edge serves them under `/oauth` on the webmail's host; [`Route::pattern`] is the
+    //! router's pattern from the host's root, with `:id` for a connector id. A client that knows
+    //! the API's base URL (e.g. `https://mail.example.com/oauth`) gets a route's URL from
+    //! [`Route::url`].
+    //!
+    //! ```
+    //! use mailconnect_core::contract::route;
+    //! assert_eq!(route::TOKEN.pattern(), "/oauth/connectors/:id/token");
+    //! assert_eq!(route::TOKEN.url("https://mail.example.com/oauth", "teams"), "https://mail.example.com/oauth/connectors/teams/token");
+    //! ```
+
+    /// One route of the API.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Route {
+        /// Below the API's base, e.g. `/connectors/:id/token`.
+        path: &'static str,
+        /// From the host's root: `/oauth` and `path`.
+        pattern: &'static str,
+    }
+
+    /// Both forms from one literal.
+    macro_rules! route {
+        ($path:literal) => {
+            Route { path: $path, pattern: concat!("/oauth", $path) }
+        };
+    }
+
+    /// `GET`: [`Health`](super::Health).
+    pub const HEALTH: Route = route!("/health");
+    /// `GET`: [`SessionInfo`](super::SessionInfo).
+    pub const SESSION: Route = route!("/session");
+    /// `GET`: [`ConnectorInfo`](super::ConnectorInfo).
+    pub const CONNECTOR: Route = route!("/connectors/:id");
+    /// `POST` [`TokenRequest`](super::TokenRequest): [`TokenResponse`](super::TokenResponse).
+    pub const TOKEN: Route = route!("/connectors/:id/token");
+    /// `POST {}`: [`TokenResponse`](super::TokenResponse).
+    pub const REFRESH: Route = route!("/connectors/:id/refresh");
+    /// `POST {}`: [`Disconnected`](super::Disconnected).
+    pub const DISCONNECT: Route = route!("/connectors/:id/disconnect");
+    /// `POST` [`AppTokenRequest`](super::AppTokenRequest) with an API key: [`AppTokenResponse`](super::AppTokenResponse).
+    pub const APP_TOKEN: Route = route!("/connectors/:id/app-token");
+    /// Every path, for `OPTIONS` (CORS preflights).
+    pub const ANY: Route = route!("/*path");
+
+    impl Route {
+        /// The router's pattern, from the host's root.
+        pub const fn pattern(self) -> &'static str {
+            self.pattern
+        }
+
+        /// The route's URL below the API's `base` URL, for connector `id` where the path has one.
+        /// Connector ids are `a-z`, `0-9` and `-`, which need no escaping.
+        pub fn url(self, base: &str, id: &str) -> String {
+            let mut url = String::from(base.trim_end_matches('/'));
+            url.push_str(&self.path.replacen(":id", id, 1));
+            url
+        }
+    }
+}
 /// The header every state-changing request must carry (value [`CSRF_HEADER_VALUE`]); a
 /// cross-site form cannot set it and a cross-site `fetch` with it needs a CORS preflight.
 pub const CSRF_HEADER: &str = "x-mailconnect";
@@ -261,5 +321,13 @@ mod tests {
     fn error_body_omits_absent_codes() {
         let e = ErrorBody { error: "invalid_origin".into(), error_description: "d".into(), action: Action::None, retryable: false, error_codes: None };
         assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"error":"invalid_origin","error_description":"d","action":"none","retryable":false}"#);
+    }
+
+    #[test]
+    fn routes_give_the_router_pattern_and_a_client_url_from_one_path() {
+        assert_eq!(route::HEALTH.pattern(), "/oauth/health");
+        assert_eq!(route::CONNECTOR.pattern(), "/oauth/connectors/:id");
+        assert_eq!(route::APP_TOKEN.url("https://mail.example.com/oauth/", "smtp-relay"), "https://mail.example.com/oauth/connectors/smtp-relay/app-token");
+        assert_eq!(route::SESSION.url("/oauth", "ignored"), "/oauth/session");
     }
 }

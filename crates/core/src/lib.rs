@@ -40,7 +40,7 @@ mod secret;
 mod tenant;
 mod xoauth2;
 
-pub use auth_code::{AdminConsent, AuthorizationRequest, Callback, Prompt, ResponseMode};
+pub use auth_code::{AdminConsent, AuthorizationRequest, Callback, Prompt};
 pub use deeplink::{MessageLink, ReturnTo};
 pub use error::{Aadsts, Action, CoreError, OAuthError, OAuthErrorCode};
 pub use pkce::PkceVerifier;

@@ -4,41 +4,30 @@ use crate::encoding::base64url;
 use crate::error::CoreError;
 use sha2::{Digest, Sha256};
 
-/// A code verifier: 43–128 characters of `[A-Za-z0-9-._~]`. Not `Clone`: it is used once.
-pub struct PkceVerifier(String);
-
-impl core::fmt::Debug for PkceVerifier {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("PkceVerifier([redacted])")
-    }
-}
-
-impl PkceVerifier {
-    /// A verifier from 32 bytes of the caller's CSPRNG (43 characters, 256 bits).
-    pub fn from_random(bytes: &[u8; 32]) -> Self {
-        PkceVerifier(base64url(bytes))
-    }
-
-    /// Validates a verifier received from elsewhere.
-    pub fn parse(s: &str) -> Result<Self, CoreError> {
-        let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-        if (43..=128).contains(&s.len()) && s.bytes().all(unreserved) {
-            Ok(PkceVerifier(s.to_owned()))
-        } else {
-            Err(CoreError::InvalidVerifier)
+crate::secret_type! {
+    /// A code verifier: 43–128 characters of `[A-Za-z0-9-._~]`. Not `Clone`: it is used once.
+    /// Made only by [`PkceVerifier::from_random`] and [`PkceVerifier::parse`], so it is always valid.
+    pub struct PkceVerifier(String) parsed;
+    impl {
+        /// A verifier from 32 bytes of the caller's CSPRNG (43 characters, 256 bits).
+        pub fn from_random(bytes: &[u8; 32]) -> Self {
+            PkceVerifier(base64url(bytes))
         }
-    }
 
-    /// The S256 challenge: base64url(SHA-256(verifier)).
-    pub fn challenge(&self) -> String {
-        base64url(&Sha256::digest(self.0.as_bytes()))
-    }
+        /// Validates a verifier received from elsewhere.
+        pub fn parse(s: &str) -> Result<Self, CoreError> {
+            let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+            if (43..=128).contains(&s.len()) && s.bytes().all(unreserved) {
+                Ok(PkceVerifier(s.to_owned()))
+            } else {
+                Err(CoreError::InvalidVerifier)
+            }
+        }
 
-    /// The verifier.
-    ///
-    /// **Warning:** send it only to the token endpoint (through the edge); never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
+        /// The S256 challenge: base64url(SHA-256(verifier)).
+        pub fn challenge(&self) -> String {
+            base64url(&Sha256::digest(self.0.as_bytes()))
+        }
     }
 }
 

@@ -1,63 +1,99 @@
 //! Newtypes for values that must never reach a log: their `Debug` prints `Name([redacted])`,
 //! they have no `Display` and no `PartialEq` (compare with [`ct_eq`] instead).
 
-/// Declares a secret newtype over `String`.
+/// Declares a secret newtype: `Debug` prints `Name([redacted])`, and the value comes out only
+/// through `expose()`, whose doc warns. A type gets `new` (any value wraps) unless it says
+/// `parsed`, for values that must be checked first; an `impl { … }` arm adds methods, as in
+/// `oauth2`'s `new_secret_type!`. Attributes (docs, derives) go on the struct. For the edge's
+/// own secrets too, so that every redacted type in the workspace is made here.
+///
+/// ```
+/// mailconnect_core::secret_type! {
+///     /// A key.
+///     #[derive(Clone)]
+///     pub struct Key(Vec<u8>);
+///     impl {
+///         /// Its length.
+///         pub fn len(&self) -> usize { self.0.len() }
+///     }
+/// }
+/// assert_eq!(format!("{:?}", Key::new(vec![1, 2])), "Key([redacted])");
+/// ```
+#[macro_export]
 macro_rules! secret_type {
-    ($(#[$meta:meta])* $name:ident $(, $derive:ident)*) => {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident($ty:ty); $(impl { $($item:tt)* })?) => {
+        $crate::secret_type! {
+            $(#[$meta])* $vis struct $name($ty) parsed;
+            impl {
+                /// Wraps a value.
+                $vis fn new(value: impl Into<$ty>) -> Self {
+                    Self(value.into())
+                }
+                $($($item)*)?
+            }
+        }
+    };
+    ($(#[$meta:meta])* $vis:vis struct $name:ident($ty:ty) parsed; $(impl { $($item:tt)* })?) => {
         $(#[$meta])*
-        $(#[derive($derive)])*
-        #[derive(serde::Serialize, serde::Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        $vis struct $name($ty);
 
         impl $name {
-            /// Wraps a value.
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
-            }
-
             /// The secret value.
             ///
             /// **Warning:** whatever you do with the result must not log, echo or persist it
             /// unencrypted.
-            pub fn expose(&self) -> &str {
+            $vis fn expose(&self) -> &<$ty as ::core::ops::Deref>::Target {
                 &self.0
             }
+            $($($item)*)?
         }
 
-        impl core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.write_str(concat!(stringify!($name), "([redacted])"))
             }
         }
     };
 }
 
-secret_type!(
+/// A secret newtype over `String` that crosses the contract as a plain JSON string.
+macro_rules! string_secret {
+    ($(#[$meta:meta])* $name:ident $(, $derive:ident)*) => {
+        crate::secret_type! {
+            $(#[$meta])*
+            $(#[derive($derive)])*
+            #[derive(serde::Serialize, serde::Deserialize)]
+            #[serde(transparent)]
+            pub struct $name(String);
+        }
+    };
+}
+
+string_secret!(
     /// A confidential client's secret, registered in Entra ID under "Certificates & secrets".
     ClientSecret, Clone
 );
-secret_type!(
+string_secret!(
     /// An authorization code from the redirect; single use, lives minutes.
     AuthCode
 );
-secret_type!(
+string_secret!(
     /// A bearer access token.
     AccessToken, Clone
 );
-secret_type!(
+string_secret!(
     /// A refresh token. It stays at the edge and never reaches a browser.
     RefreshToken, Clone
 );
-secret_type!(
+string_secret!(
     /// The `state` parameter binding a redirect to the request that caused it.
     State, Clone
 );
-secret_type!(
+string_secret!(
     /// The opaque handle in the edge's session cookie.
     SessionId
 );
-secret_type!(
+string_secret!(
     /// A password of a service mailbox (resource owner password grant).
     Password
 );

@@ -8,11 +8,10 @@
 //! cookie is `SameSite=Strict` besides.
 
 use mailconnect_core::contract::{CSRF_HEADER, CSRF_HEADER_VALUE};
-use worker::{Request, Response, RouteContext};
+use worker::{Request, Response};
 
 use crate::config::Config;
 use crate::error::EdgeError;
-use std::rc::Rc;
 
 /// The request's `Origin`, if a browser sent one.
 pub(crate) fn origin(req: &Request) -> Option<String> {
@@ -42,19 +41,6 @@ pub(crate) fn check_write(req: &Request, config: &Config) -> Result<(), EdgeErro
         return Err(EdgeError::MediaType);
     }
     Ok(())
-}
-
-/// `OPTIONS /oauth/*`: the preflight, answered for allowed origins only.
-pub(crate) async fn preflight(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
-    if !origin(&req).is_some_and(|o| ctx.data.allows_origin(&o)) {
-        return Err(EdgeError::Origin);
-    }
-    let response = Response::empty()?.with_status(204);
-    let headers = response.headers();
-    headers.set("access-control-allow-methods", "GET, POST")?;
-    headers.set("access-control-allow-headers", &format!("content-type, {CSRF_HEADER}"))?;
-    headers.set("access-control-max-age", "600")?;
-    Ok(response)
 }
 
 /// Headers every API response gets: CORS for an allowed origin, and `no-store`, since bodies

@@ -16,6 +16,11 @@
 //!
 //! Settings are documented in `wrangler.toml` and `.dev.vars.example`.
 //!
+//! The code is laid out by what it does: `routes/` has every handler (one module per route
+//! family), `objects/` the two Durable Objects, `grant/` the provider calls (one module per
+//! grant, all through one path to the token endpoint), `config` the settings, and this file the
+//! fetch handler and the route table.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! // What the browser module does, in effect, after the redirect:
@@ -32,32 +37,25 @@
 #![deny(missing_debug_implementations)]
 
 mod api_key;
-// `#[durable_object]` generates undocumented wasm-bindgen glue for `AppTokens`.
-#[allow(missing_docs)]
-mod app_token;
-mod auth_code;
-mod client_credentials;
 mod config;
 mod cors;
 mod crypto;
 mod error;
-mod refresh;
-mod revoke;
+mod grant;
+mod objects;
+mod routes;
 mod rpc;
-// `#[durable_object]` generates undocumented wasm-bindgen glue for `Session`.
-#[allow(missing_docs)]
-mod session;
-mod upstream;
+mod single_flight;
 
 use std::future::Future;
 
-use mailconnect_core::contract::Health;
+use mailconnect_core::contract::route as api;
 use wasm_bindgen::prelude::*;
 use worker::{Env, Request, Response, Router};
 
-pub use app_token::AppTokens;
 pub use error::EdgeError;
-pub use session::Session;
+pub use objects::app_tokens::AppTokens;
+pub use objects::session::Session;
 
 use crate::config::Config;
 
@@ -72,46 +70,15 @@ use crate::config::Config;
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env) -> JsValue {
     // The method is read only here: every other request reads it again in `worker::Request`.
-    if path(&req.url()) == "/oauth/health" {
+    if path(&req.url()) == api::HEALTH.pattern() {
         let method = req.method();
         // Preflights of every /oauth path are the router's.
         if method != "OPTIONS" {
             let origin = req.headers().get("origin").ok().flatten();
-            return health(&method, origin.as_deref(), &env).into();
+            return routes::health::health(&method, origin.as_deref(), &env).into();
         }
     }
     wasm_bindgen_futures::future_to_promise(async move { Ok(web_sys::Response::from(route(Request::from(req), env).await).into()) }).into()
-}
-
-/// `/oauth/health`: `{"status":"ok"}` to a GET once the settings load; 405 to other methods.
-fn health(method: &str, origin: Option<&str>, env: &Env) -> web_sys::Response {
-    let config = match Config::load(env) {
-        Ok(config) => config,
-        Err(e) => return cors::finish(e.into_response(), None, None).into(),
-    };
-    if method != "GET" {
-        return cors::finish(EdgeError::MethodNotAllowed.into_response(), origin, Some(&config)).into();
-    }
-    let response =
-        HEALTHY.with(|(body, init)| web_sys::Response::new_with_opt_str_and_init(Some(body), init)).expect_throw("unreachable: a JSON text and headers");
-    if let Some(origin) = origin {
-        cors::allow(&response.headers(), origin, &config);
-    }
-    response
-}
-
-thread_local! {
-    /// The health answer's body, status and headers, made once per isolate: the response
-    /// constructor copies them, so each check costs one call out of Rust instead of one per header.
-    static HEALTHY: (String, web_sys::ResponseInit) = {
-        let body = serde_json::to_string(&Health { status: "ok".into() }).expect_throw("unreachable: a struct of one string");
-        let headers = web_sys::Headers::new().expect_throw("unreachable: new Headers()");
-        let _ = headers.set("content-type", "application/json");
-        cors::set_common(&headers);
-        let init = web_sys::ResponseInit::new();
-        init.set_headers(&headers);
-        (body, init)
-    };
 }
 
 /// The path of an absolute request URL as the runtime gives it (`http://host/path?query`).
@@ -130,13 +97,13 @@ async fn route(req: Request, env: Env) -> Response {
         Err(e) => return cors::finish(e.into_response(), None, None),
     };
     let response = Router::with_data(config.clone())
-        .get_async("/oauth/connectors/:id", |req, ctx| respond(auth_code::connector(req, ctx)))
-        .post_async("/oauth/connectors/:id/token", |req, ctx| respond(session::token(req, ctx)))
-        .post_async("/oauth/connectors/:id/refresh", |req, ctx| respond(session::refresh(req, ctx)))
-        .post_async("/oauth/connectors/:id/disconnect", |req, ctx| respond(session::disconnect(req, ctx)))
-        .post_async("/oauth/connectors/:id/app-token", |req, ctx| respond(app_token::app_token(req, ctx)))
-        .get_async("/oauth/session", |req, ctx| respond(session::info(req, ctx)))
-        .options_async("/oauth/*path", |req, ctx| respond(cors::preflight(req, ctx)))
+        .get_async(api::CONNECTOR.pattern(), |req, ctx| respond(routes::connectors::connector(req, ctx)))
+        .post_async(api::TOKEN.pattern(), |req, ctx| respond(routes::session::token(req, ctx)))
+        .post_async(api::REFRESH.pattern(), |req, ctx| respond(routes::session::refresh(req, ctx)))
+        .post_async(api::DISCONNECT.pattern(), |req, ctx| respond(routes::session::disconnect(req, ctx)))
+        .post_async(api::APP_TOKEN.pattern(), |req, ctx| respond(routes::app_token::app_token(req, ctx)))
+        .get_async(api::SESSION.pattern(), |req, ctx| respond(routes::session::info(req, ctx)))
+        .options_async(api::ANY.pattern(), |req, ctx| respond(routes::preflight::preflight(req, ctx)))
         .run(req, env)
         .await
         .unwrap_or_else(|e| EdgeError::from(e).into_response());

@@ -1,9 +1,9 @@
 //! How the Worker calls its Durable Objects: Workers RPC, not `fetch`.
 //!
 //! Each object class exports one method, `call`, which the Worker's stub calls directly: no
-//! Request and Response are built and converted on either side, which measured 0.4 ms less per
-//! call than `fetch`. One method per class, since each exported async method adds about 0.9 KB
-//! (gzip) to the Worker. workerd offers the methods only because crates/edge/entry.mjs makes the
+//! Request and Response are built and converted on either side, which is faster than `fetch`.
+//! One method per class, since each exported async method makes the Worker larger (both in the
+//! README, "Measured"). workerd offers the methods only because crates/edge/entry.mjs makes the
 //! classes extend `DurableObject`.
 //!
 //! A method resolves to an [`Answer`], which the Worker sends on as its response.

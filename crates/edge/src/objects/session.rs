@@ -1,9 +1,7 @@
-//! Sessions: the browser's cookie, the routes that use it, and the [`Session`] Durable Object
-//! that keeps one browser's tokens.
+//! The [`Session`] Durable Object: one browser's tokens, one object per session.
 //!
-//! The cookie holds an unguessable handle (256 bits). The Worker addresses the session's
-//! Durable Object by a hash of the handle, and the object derives the key that encrypts its
-//! tokens from `SESSION_KEY` and the handle, which it is given with each call and never stores.
+//! The Worker calls it with the session's handle (from the cookie), which it never stores: it
+//! derives the key that encrypts its tokens from `SESSION_KEY` and the handle.
 //!
 //! # Security
 //! Storage holds neither the handle nor a token in the clear: a storage dump alone decrypts
@@ -16,122 +14,23 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
-use mailconnect_core::contract::{Connection, Disconnected, SessionInfo, TokenRequest, TokenResponse, SESSION_COOKIE};
+use mailconnect_core::contract::{Connection, Disconnected, SessionInfo, TokenRequest, TokenResponse};
 use mailconnect_core::encoding::{base64_decode, base64url};
 use mailconnect_core::SessionId;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 use web_sys::CryptoKey;
-use worker::{console_error, durable_object, DurableObject, Env, Request, Response, RouteContext, ScheduledTime, State};
+use worker::{console_error, durable_object, DurableObject, Env, Request, Response, ScheduledTime, State};
 
-use crate::auth_code;
 use crate::config::Config;
-use crate::cors;
 use crate::crypto;
 use crate::error::EdgeError;
-use crate::refresh;
-use crate::revoke;
-use crate::rpc::{self, Answer};
-use crate::upstream::{self, Grant};
+use crate::grant::{auth_code, now, refresh, revoke, Grant};
+use crate::routes::{parse, session_cookie};
+use crate::rpc::Answer;
+use crate::single_flight::{Flight, SingleFlight};
 
-/// Request bodies are small JSON objects; a bigger declared length is refused unread.
-const BODY_LIMIT: usize = 8 * 1024;
-
-// ---------------------------------------------------------------------------------------------
-// Worker side: the routes.
-
-/// `POST /oauth/connectors/{id}/token`: exchanges a code; starts a session if there is none.
-pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
-    cors::check_write(&req, &ctx.data)?;
-    let connector = ctx.data.connector(ctx.param("id").map_or("", String::as_str))?;
-    let body = read_body(&mut req).await?;
-    auth_code::validate(&parse::<TokenRequest>(&body)?, connector)?;
-    let handle = match handle(&req) {
-        Some(handle) => handle,
-        None => SessionId::new(base64url(&crypto::random::<32>()?)),
-    };
-    // Valid UTF-8: it was just parsed as JSON.
-    let request = String::from_utf8_lossy(&body);
-    let mut response = call(&ctx.env, &handle, Op::Token, &connector.id, Some(&request)).await?;
-    if response.status_code() == 200 {
-        // Sent on every connect, so a session started again under an old handle gets a full lifetime.
-        let cookie = format!("{SESSION_COOKIE}={}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Strict", handle.expose(), ctx.data.session_max);
-        response.headers_mut().append("set-cookie", &cookie)?;
-    }
-    Ok(response)
-}
-
-/// `POST /oauth/connectors/{id}/refresh`.
-pub(crate) async fn refresh(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
-    let (handle, id) = connector_session(req, &ctx).await?;
-    call(&ctx.env, &handle, Op::Refresh, &id, None).await
-}
-
-/// `POST /oauth/connectors/{id}/disconnect`.
-pub(crate) async fn disconnect(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
-    let (handle, id) = connector_session(req, &ctx).await?;
-    call(&ctx.env, &handle, Op::Disconnect, &id, None).await
-}
-
-/// The checks of refresh and disconnect; their session's handle and the connector's id.
-async fn connector_session(mut req: Request, ctx: &RouteContext<Rc<Config>>) -> Result<(SessionId, String), EdgeError> {
-    cors::check_write(&req, &ctx.data)?;
-    let connector = ctx.data.connector(ctx.param("id").map_or("", String::as_str))?;
-    parse::<Empty>(&read_body(&mut req).await?)?;
-    Ok((handle(&req).ok_or(EdgeError::NoSession)?, connector.id.clone()))
-}
-
-/// `GET /oauth/session`: the connected connectors; none without a (live) session.
-pub(crate) async fn info(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
-    cors::check_read(&req, &ctx.data)?;
-    match handle(&req) {
-        Some(handle) => call(&ctx.env, &handle, Op::Info, "", None).await,
-        None => Ok(Response::from_json(&SessionInfo::default())?),
-    }
-}
-
-/// The body of refresh and disconnect: `{}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-pub(crate) async fn read_body(req: &mut Request) -> Result<Vec<u8>, EdgeError> {
-    let declared = req.headers().get("content-length")?.and_then(|n| n.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT) {
-        return Err(EdgeError::TooLarge(BODY_LIMIT));
-    }
-    let bytes = req.bytes().await?;
-    if bytes.len() > BODY_LIMIT {
-        return Err(EdgeError::TooLarge(BODY_LIMIT));
-    }
-    Ok(bytes)
-}
-
-pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EdgeError> {
-    // serde's messages name fields and expected types; string values, where codes and
-    // verifiers live, are never quoted back since every field is a string.
-    serde_json::from_slice(bytes).map_err(|e| EdgeError::BadRequest(e.to_string()))
-}
-
-/// The handle in the cookie, if it has the shape of one of ours.
-fn handle(req: &Request) -> Option<SessionId> {
-    let cookies = req.headers().get("cookie").ok()??;
-    let value = cookies.split(';').filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('=')).next()?;
-    (value.len() == 43 && base64_decode(value).is_some()).then(|| SessionId::new(value))
-}
-
-/// Calls the session's object; its answer is the response.
-async fn call(env: &Env, handle: &SessionId, op: Op, connector: &str, request: Option<&str>) -> Result<Response, EdgeError> {
-    // Named by a hash: the handle itself is never stored, not even as an object name.
-    let name = base64url(&Sha256::digest(format!("mailconnect/session/{}", handle.expose())));
-    let stub: SessionStub = rpc::stub(env, "SESSIONS", "Session", &name)?;
-    rpc::answered(stub.call(op, handle.expose(), connector, request)).await
-}
-
-/// What the Worker asks of the object (over RPC, see [`rpc`]): the operation of one of the
+/// What the Worker asks of the object (over RPC, see [`crate::rpc`]): the operation of one of the
 /// session routes.
 #[wasm_bindgen]
 #[derive(Clone, Copy, Debug)]
@@ -146,17 +45,6 @@ pub enum Op {
     Info,
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// The Worker's view of a [`Session`].
-    #[wasm_bindgen(extends = js_sys::Object)]
-    type SessionStub;
-
-    /// [`Session::call`].
-    #[wasm_bindgen(method, catch)]
-    async fn call(this: &SessionStub, op: Op, handle: &str, connector: &str, request: Option<&str>) -> Result<JsValue, JsValue>;
-}
-
 /// `result` as the object's answer; when the session is gone, the cookie goes too.
 fn answer<T: Serialize>(result: Result<T, EdgeError>) -> Answer {
     let ended = matches!(result, Err(EdgeError::SessionExpired));
@@ -165,7 +53,7 @@ fn answer<T: Serialize>(result: Result<T, EdgeError>) -> Answer {
 
 fn answer_ended(answer: Answer, ended: bool) -> Answer {
     if ended {
-        answer.add_header("set-cookie", &format!("{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict"));
+        answer.add_header("set-cookie", &session_cookie("", 0));
     }
     answer
 }
@@ -185,7 +73,7 @@ impl Session {
                 let request = parse(request.unwrap_or_default().as_bytes());
                 answer(async { self.connect(&config, &handle, &connector, request?).await }.await)
             }
-            Op::Refresh => answer(self.refresh(&config, &handle, &connector).await),
+            Op::Refresh => answer(self.access_token(&config, &handle, &connector).await),
             Op::Disconnect => answer(self.disconnect(&config, &handle, &connector).await),
             Op::Info => match self.info(&config, &handle).await {
                 // No session: nothing is connected.
@@ -195,9 +83,6 @@ impl Session {
         }
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// The Durable Object.
 
 /// When a session began and was last used, in seconds since the Unix epoch. Not secret.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -211,8 +96,6 @@ impl Meta {
         (self.seen + config.session_idle).min(self.created + config.session_max)
     }
 }
-
-type Flight = Shared<LocalBoxFuture<'static, Result<Grant, EdgeError>>>;
 
 /// One browser session: its connectors' grants, encrypted at rest, and its lifetime.
 #[durable_object(alarm)]
@@ -238,7 +121,7 @@ struct Inner {
     /// Bumped by connect and disconnect, so a refresh that overlapped one does not write back.
     generations: RefCell<HashMap<String, u64>>,
     /// The refresh in progress per connector, which every concurrent caller awaits.
-    flights: RefCell<HashMap<String, Flight>>,
+    flights: SingleFlight<Result<Grant, EdgeError>>,
 }
 
 impl DurableObject for Session {
@@ -250,7 +133,7 @@ impl DurableObject for Session {
             key: RefCell::new(None),
             grants: RefCell::default(),
             generations: RefCell::default(),
-            flights: RefCell::default(),
+            flights: SingleFlight::default(),
         };
         Session { inner: Rc::new(inner) }
     }
@@ -271,7 +154,7 @@ impl Session {
     async fn connect(&self, config: &Rc<Config>, handle: &SessionId, id: &str, request: TokenRequest) -> Result<TokenResponse, EdgeError> {
         let inner = &self.inner;
         let grant = auth_code::exchange(config.connector(id)?, request).await?;
-        let now = upstream::now();
+        let now = now();
         match inner.live(config, now).await {
             Ok(()) => {}
             Err(EdgeError::SessionExpired) => inner.begin(config, now).await?,
@@ -282,35 +165,24 @@ impl Session {
         Ok(grant.to_response(now))
     }
 
-    async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<TokenResponse, EdgeError> {
+    /// An access token good beyond the margin: from memory, or from the refresh in flight.
+    async fn access_token(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<TokenResponse, EdgeError> {
         let inner = &self.inner;
         let margin = config.connector(id)?.expiry_margin;
-        inner.live(config, upstream::now()).await?;
+        inner.live(config, now()).await?;
         // The common case: a token good beyond the margin, answered from memory.
-        let cached = inner.grants.borrow().get(id).filter(|g| g.is_fresh(upstream::now(), margin)).cloned();
+        let cached = inner.grants.borrow().get(id).filter(|g| g.is_fresh(now(), margin)).cloned();
         let grant = match cached {
             Some(grant) => grant,
             None => self.flight(config, handle, id).await?,
         };
-        Ok(grant.to_response(upstream::now()))
+        Ok(grant.to_response(now()))
     }
 
-    /// Joins the refresh in progress for `id`, or starts it. Created and registered without an
-    /// `await` in between, so no second caller can slip in.
-    fn flight(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Flight {
-        if let Some(flight) = self.inner.flights.borrow().get(id) {
-            return flight.clone();
-        }
+    /// Joins the refresh in progress for `id`, or starts it.
+    fn flight(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Flight<Result<Grant, EdgeError>> {
         let (inner, config, handle, id_owned) = (self.inner.clone(), config.clone(), SessionId::new(handle.expose()), id.to_owned());
-        let flight = async move {
-            let result = inner.refresh(&config, &handle, &id_owned).await;
-            inner.flights.borrow_mut().remove(&id_owned);
-            result
-        }
-        .boxed_local()
-        .shared();
-        self.inner.flights.borrow_mut().insert(id.to_owned(), flight.clone());
-        flight
+        self.inner.flights.join(id, move || async move { inner.renew(&config, &handle, &id_owned).await })
     }
 
     /// Forgets `id`'s grant, then revokes it at the provider (if it has a revocation endpoint)
@@ -318,7 +190,7 @@ impl Session {
     async fn disconnect(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Disconnected, EdgeError> {
         let inner = &self.inner;
         let connector = config.connector(id)?;
-        inner.live(config, upstream::now()).await?;
+        inner.live(config, now()).await?;
         // Read before it is deleted, and only where it can be revoked. A grant that cannot be
         // read is forgotten all the same: disconnecting must not depend on it.
         let revocable = match connector.provider.revocation_url() {
@@ -339,7 +211,7 @@ impl Session {
 
     async fn info(&self, config: &Rc<Config>, handle: &SessionId) -> Result<SessionInfo, EdgeError> {
         let inner = &self.inner;
-        inner.live(config, upstream::now()).await?;
+        inner.live(config, now()).await?;
         let mut connectors = Vec::new();
         for id in config.connector_ids() {
             if let Some(grant) = inner.grant(config, handle, id).await? {
@@ -407,7 +279,7 @@ impl Inner {
     async fn expire(&self) -> Result<(), EdgeError> {
         let config = Config::load(&self.env)?;
         match self.meta().await? {
-            Some(meta) if meta.ends_at(&config) > upstream::now() => self.schedule(meta, &config).await,
+            Some(meta) if meta.ends_at(&config) > now() => self.schedule(meta, &config).await,
             _ => self.end().await,
         }
     }
@@ -489,10 +361,10 @@ impl Inner {
     }
 
     /// One upstream refresh. On failure nothing is written: the old refresh token stays.
-    async fn refresh(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Grant, EdgeError> {
+    async fn renew(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Grant, EdgeError> {
         let connector = config.connector(id)?;
         let current = self.grant(config, handle, id).await?.ok_or(EdgeError::NotConnected)?;
-        if current.is_fresh(upstream::now(), connector.expiry_margin) {
+        if current.is_fresh(now(), connector.expiry_margin) {
             return Ok(current);
         }
         let generation = self.generation(id);

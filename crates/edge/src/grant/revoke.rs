@@ -10,14 +10,14 @@
 //! has answered, so a failure here never keeps a token at the edge: it only leaves the token
 //! valid at the provider until it expires. The client authenticates as at the token endpoint
 //! (HTTP Basic, the secret in the body, or a certificate assertion), the request goes through
-//! the same transport (no `Origin`, no redirects, the connector's timeout), and it is sent once.
+//! the same [`ClientCall`] (no `Origin`, no redirects, the connector's timeout), and it is sent once.
 
 use mailconnect_core::encoding::{base64, form_encode, form_serialize};
 use oauth2::http::{header, Method};
 
+use super::{ClientCall, Grant};
 use crate::config::{Connector, Credential};
 use crate::error::EdgeError;
-use crate::upstream::{self, Grant};
 
 /// Revokes `grant` at `connector`'s provider: its refresh token, which for providers that tie
 /// access tokens to it (as RFC 7009 §2.1 allows) ends those too, or else its access token.
@@ -41,14 +41,12 @@ pub(crate) async fn revoke(connector: &Connector, grant: &Grant) -> Result<(), E
         Credential::Secret { secret, in_body: true } => {
             form.extend([("client_id", connector.client_id.clone()), ("client_secret", secret.expose().to_owned())])
         }
-        Credential::Certificate(_) => {
-            form.push(("client_id", connector.client_id.clone()));
-            form.extend(upstream::client_assertion(connector).await?);
-        }
+        // The assertion itself comes with the call.
+        Credential::Certificate(_) => form.push(("client_id", connector.client_id.clone())),
     }
     let body = form_serialize(form.iter().map(|(name, value)| (*name, value.as_str())));
     let request = request.body(body.into_bytes()).map_err(|e| EdgeError::Config { setting: format!("CONNECTORS.{}", connector.id), problem: e.to_string() })?;
-    upstream::send(request, connector.timeout).await.map(drop)
+    ClientCall::new(connector).await?.send(request).await.map(drop)
 }
 
 /// HTTP Basic client authentication as RFC 6749 §2.3.1 has it: id and secret form-encoded first.

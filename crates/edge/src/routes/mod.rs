@@ -1,0 +1,57 @@
+//! The Worker's handlers, one module per route family, and what they all read from a request:
+//! its body, its JSON and the session cookie.
+//!
+//! `/oauth/health` ([`health`]) is answered before the router, and every path's `OPTIONS` by
+//! [`preflight`]. The browser routes ([`connectors`], [`session`]) check CORS and CSRF ([`crate::cors`]) and
+//! hand the work to the browser's [`Session`](crate::Session); the server route ([`app_token`])
+//! refuses browsers and hands it to the connector's [`AppTokens`](crate::AppTokens).
+
+pub(crate) mod app_token;
+pub(crate) mod connectors;
+pub(crate) mod health;
+pub(crate) mod preflight;
+pub(crate) mod session;
+
+use mailconnect_core::contract::SESSION_COOKIE;
+use mailconnect_core::encoding::base64_decode;
+use mailconnect_core::SessionId;
+use serde::de::DeserializeOwned;
+use worker::Request;
+
+use crate::error::EdgeError;
+
+/// Request bodies are small JSON objects; a bigger declared length is refused unread.
+const BODY_LIMIT: usize = 8 * 1024;
+
+/// The body, at most [`BODY_LIMIT`] bytes.
+pub(crate) async fn read_body(req: &mut Request) -> Result<Vec<u8>, EdgeError> {
+    let declared = req.headers().get("content-length")?.and_then(|n| n.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT) {
+        return Err(EdgeError::TooLarge(BODY_LIMIT));
+    }
+    let bytes = req.bytes().await?;
+    if bytes.len() > BODY_LIMIT {
+        return Err(EdgeError::TooLarge(BODY_LIMIT));
+    }
+    Ok(bytes)
+}
+
+/// A JSON body as the contract type `T`.
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EdgeError> {
+    // serde's messages name fields and expected types; string values, where codes and
+    // verifiers live, are never quoted back since every field is a string.
+    serde_json::from_slice(bytes).map_err(|e| EdgeError::BadRequest(e.to_string()))
+}
+
+/// The handle in the session cookie, if it has the shape of one of ours.
+pub(crate) fn session_handle(req: &Request) -> Option<SessionId> {
+    let cookies = req.headers().get("cookie").ok()??;
+    let value = cookies.split(';').filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('=')).next()?;
+    (value.len() == 43 && base64_decode(value).is_some()).then(|| SessionId::new(value))
+}
+
+/// The `Set-Cookie` value that gives the browser `handle` for `max_age` seconds; an empty
+/// handle with no age ends the session in the browser.
+pub(crate) fn session_cookie(handle: &str, max_age: u64) -> String {
+    format!("{SESSION_COOKIE}={handle}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Strict")
+}
