@@ -5,7 +5,8 @@
 //         ... stack.url (http://localhost:<port>), stack.oauth (the OAuth server's API) ...
 //         await stack.stop();
 // Dev:    node tests/support/stack.mjs [--port 8787] [--oauth-port 9010] [--access-token-ttl 90]
-//         runs until Ctrl-C (scripts/dev.sh does this).
+//         runs until Ctrl-C (scripts/dev.sh does this), or exits 1 saying which part died when
+//         wrangler/workerd or the OAuth server stops under it.
 //
 // The Worker must be built first (scripts/build-edge.sh) and the npm package copied to www/pkg
 // (scripts/build-web.sh). wrangler runs on a copy of wrangler.toml without its [build] table (so
@@ -29,7 +30,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -112,7 +113,8 @@ function envLine(key, value) {
  * $MAILCONNECT_WRANGLER_CONFIG, else wrangler.toml), varsFile (the env file to write),
  * log (print wrangler's and the OAuth server's output), readyTimeoutMs (default 90 000).
  * Resolves to { url, edge, oauth (startOAuthServer's API), connectors (as given to the Worker),
- * appApiKey (smtp-relay's API key), output() (wrangler's last output), stop() }.
+ * appApiKey (smtp-relay's API key), output() (wrangler's last output), failed (a promise of the
+ * Error that says which part died under the running stack), stop() }.
  */
 export async function startStack(options = {}) {
   const port = options.port ?? await freePort();
@@ -233,7 +235,56 @@ export async function startStack(options = {}) {
     await stop();
     throw new Error(`${err.message}\n--- wrangler output ---\n${output.join('').slice(-4000)}`);
   }
-  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, appApiKey, output: () => output.join(''), stop };
+  const failed = watchStack({ exited, isStopped: () => stopped, port, oauthPort: oauth.port, output });
+  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, appApiKey, output: () => output.join(''), failed, stop };
+}
+
+// How often the running stack is checked, and how many refused connections in a row count as a
+// death: wrangler restarts workerd when the Worker's build changes, refusing connections briefly.
+const WATCH_INTERVAL_MS = 1000;
+const WATCH_REFUSALS = 3;
+
+/**
+ * Resolves with an Error naming what died, when wrangler exits or the edge's or the OAuth
+ * server's port stops accepting connections while the stack has not been stopped; never rejects.
+ * wrangler can outlive its workerd (the port then refuses while wrangler keeps running), and the
+ * OAuth server lives in this process, so ports are watched as well as the child process.
+ */
+function watchStack({ exited, isStopped, port, oauthPort, output }) {
+  return new Promise((report) => {
+    const fail = (what) => {
+      clearInterval(timer);
+      report(new Error(`${what}\n--- wrangler output ---\n${output.join('').slice(-4000)}`));
+    };
+    exited.then(({ code, signal }) => {
+      if (!isStopped()) fail(`wrangler dev exited (${signal ?? `code ${code}`}) under the running stack`);
+    });
+    const refusals = { edge: 0, oauth: 0 };
+    const names = { edge: `the edge (workerd) on port ${port}`, oauth: `the OAuth server on port ${oauthPort}` };
+    const timer = setInterval(async () => {
+      const [edge, oauth] = await Promise.all([accepts(port), accepts(oauthPort)]);
+      if (isStopped()) return clearInterval(timer);
+      for (const [key, up] of [['edge', edge], ['oauth', oauth]]) {
+        refusals[key] = up ? 0 : refusals[key] + 1;
+        if (refusals[key] === WATCH_REFUSALS) return fail(`${names[key]} stopped accepting connections`);
+      }
+    }, WATCH_INTERVAL_MS);
+    timer.unref();
+  });
+}
+
+/** Whether 127.0.0.1:port accepts a TCP connection within a second. */
+function accepts(port) {
+  return new Promise((answer) => {
+    const socket = connect({ host: '127.0.0.1', port, timeout: 1000 });
+    const done = (up) => {
+      socket.destroy();
+      answer(up);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
 }
 
 async function waitForHealth(url, exited, timeoutMs) {
@@ -278,12 +329,17 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   console.log(`  Mail servers: MAILCONNECT_API_KEY=${stack.appApiKey} mailconnect app-token --edge ${stack.edge} --connector smtp-relay --user relay@contoso.dev`);
   console.log('Ctrl-C stops everything.');
   let stopping = false;
-  const shutdown = async () => {
+  const shutdown = async (status) => {
     if (stopping) return;
     stopping = true;
     await stack.stop();
-    process.exit(0);
+    process.exit(status);
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', () => shutdown(0));
+  process.on('SIGTERM', () => shutdown(0));
+  stack.failed.then((err) => {
+    if (stopping) return;
+    console.error(`\nmailconnect stack: ${err.message}\nStopping everything else; the stack is not usable.`);
+    shutdown(1);
+  });
 }
