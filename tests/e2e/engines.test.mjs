@@ -22,6 +22,30 @@ async function openApp(session, path = '/?view=settings') {
   return page;
 }
 
+async function connectViaPopup(page, decision = '#accept') {
+  const popup = await page.clickForPopup(`${card()} .switch`);
+  await popup.click('#signin');
+  await popup.click(decision);
+  await popup.waitClosed();
+}
+
+/** Clicks "Call API" (Graph's /me with the token, on the OAuth server's https origin). */
+async function callApi(page) {
+  await page.click(`${card()} .call-api`);
+  await page.waitFor(`${card()} .api-result[data-ok]`);
+  return { ok: (await page.attribute(`${card()} .api-result`, 'data-ok')) === 'true', text: await page.text(`${card()} .api-result`) };
+}
+
+/** Runs `fn` with a fresh browser session (its own cookies and storage) and always closes it. */
+async function inSession(fn) {
+  const session = await browser.newSession();
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
+}
+
 describe(`the demo webmail over https in ${BROWSER}`, () => {
   before(async () => {
     [stack, browser] = await Promise.all([startStack({ https: true, accessTokenTtl: 3600 }), launchBrowser({ insecureCerts: true })]);
@@ -33,15 +57,13 @@ describe(`the demo webmail over https in ${BROWSER}`, () => {
 
   test('connecting in the popup keeps the session across a reload and in a second tab; disconnecting reaches both', TEST, async () => {
     stack.oauth.reset();
-    const session = await browser.newSession();
-    try {
+    await inSession(async (session) => {
       const a = await openApp(session);
-      const popup = await a.clickForPopup(`${card()} .switch`);
-      await popup.click('#signin');
-      await popup.click('#accept');
-      await popup.waitClosed();
+      await connectViaPopup(a);
       await a.waitFor(`${card()}[data-state="connected"]`);
       assert.equal(await a.text(`${card()} .account-name`), 'Ada Lovelace');
+      const api = await callApi(a);
+      assert.ok(api.ok, api.text);
 
       // Only the edge's session cookie can say so after a reload: the token lives in memory.
       await a.reload();
@@ -54,8 +76,28 @@ describe(`the demo webmail over https in ${BROWSER}`, () => {
       await a.click(`${card()} .disconnect`);
       await a.waitFor(`${card()}[data-state="disconnected"]`);
       await b.waitFor(`${card()}[data-state="disconnected"]`);
-    } finally {
-      await session.close();
-    }
+    });
+  });
+
+  test('denying consent shows the consent action and leaves the extension disconnected', TEST, async () => {
+    stack.oauth.reset();
+    await inSession(async (session) => {
+      const page = await openApp(session);
+      await connectViaPopup(page, '#deny');
+      await page.waitFor(`${card()} .error[data-action="consent"]`);
+      assert.equal(await page.attribute(`${card()} .error`, 'data-code'), 'access_denied');
+      assert.equal(await page.attribute(card(), 'data-state'), 'disconnected');
+    });
+  });
+
+  test('the app page served with Cross-Origin-Opener-Policy: same-origin still connects', TEST, async () => {
+    stack.oauth.reset();
+    await inSession(async (session) => {
+      const page = await openApp(session, '/coop.html?view=settings');
+      await connectViaPopup(page);
+      await page.waitFor(`${card()}[data-state="connected"]`);
+      const api = await callApi(page);
+      assert.ok(api.ok, api.text);
+    });
   });
 });

@@ -49,7 +49,8 @@ function playwrightBrowser(browser, insecureCerts) {
     attribute: (selector, name) => page.getAttribute(selector, name),
     text: (selector) => page.textContent(selector),
     async clickForPopup(selector) {
-      const [popup] = await Promise.all([page.waitForEvent('popup'), page.click(selector)]);
+      // Any new page of the context: under Cross-Origin-Opener-Policy it is no "popup" of this one.
+      const [popup] = await Promise.all([page.context().waitForEvent('page'), page.click(selector)]);
       return pageOf(popup);
     },
     waitClosed: () => (page.isClosed() ? undefined : page.waitForEvent('close')),
