@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from '../support/stack.mjs';
-import { BROWSER, launchBrowser } from '../support/browsers.mjs';
+import { BROWSER, cannotBlockPopups, launchBrowser, waitForUrl } from '../support/browsers.mjs';
 
 const TEST = { timeout: 120_000 };
 const card = (id = 'teams') => `.ext[data-connector="${id}"]`;
@@ -99,5 +99,44 @@ describe(`the demo webmail over https in ${BROWSER}`, () => {
       const api = await callApi(page);
       assert.ok(api.ok, api.text);
     });
+  });
+
+  test('once the short-lived access token expires, the next API call refreshes it without a popup', TEST, async () => {
+    stack.oauth.reset();
+    stack.oauth.setMode({ accessTokenTtl: 4 });
+    try {
+      await inSession(async (session) => {
+        const page = await openApp(session);
+        await connectViaPopup(page);
+        await page.waitFor(`${card()} .lifetime[data-seconds="0"]`, { timeout: 15_000 });
+        const before = stack.oauth.counters().token.by_grant_type.refresh_token ?? 0;
+        const api = await callApi(page);
+        assert.ok(api.ok, api.text);
+        assert.ok(stack.oauth.counters().token.by_grant_type.refresh_token > before, 'the edge refreshed upstream');
+        assert.equal(await page.attribute(card(), 'data-state'), 'connected');
+      });
+    } finally {
+      stack.oauth.reset();
+    }
+  });
+
+  test('with the popup blocked, connect falls back to a redirect and returns to the deep link', { ...TEST, skip: cannotBlockPopups() ?? false }, async () => {
+    stack.oauth.reset();
+    const blocking = await launchBrowser({ insecureCerts: true, blockPopups: true });
+    try {
+      const session = await blocking.newSession();
+      // Arriving on a deep link that asks to connect: no click, so the browser blocks window.open.
+      const page = await session.open(`${stack.url}/?view=calendar&event=42&connect=teams`);
+      await waitForUrl(page, (url) => url.startsWith(`${stack.oauth.url}/login/`));
+      await page.click('#signin');
+      await page.click('#accept');
+      await waitForUrl(page, (url) => url === `${stack.url}/?view=calendar&event=42`);
+      await page.waitFor('#app[data-ready="true"]');
+      await page.waitFor('.pill[data-connector="teams"][data-state="connected"]');
+      assert.equal(await page.attribute('.event[data-event="42"]', 'aria-current'), 'true');
+      assert.equal(stack.oauth.counters().token.by_grant_type.authorization_code, 1);
+    } finally {
+      await blocking.close();
+    }
   });
 });

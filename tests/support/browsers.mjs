@@ -30,20 +30,30 @@ const XVFB_PATH = process.env.XVFB_PATH ?? '/usr/bin/Xvfb';
 const TIMEOUT = 20_000;
 
 /**
- * Launches `name` (default $BROWSER). `insecureCerts: true` accepts the local stack's https
- * certificate without trusting its CA.
+ * Why `name` cannot block a popup the way a browser people use does, or null when it can:
+ * MiniBrowser under automation opens every window, and has no setting that says otherwise.
  */
-export async function launchBrowser({ name = BROWSER, insecureCerts = false } = {}) {
+export function cannotBlockPopups(name = BROWSER) {
+  return name === 'webkit' ? 'MiniBrowser under WebDriver opens every window.open; no setting blocks popups' : null;
+}
+
+/**
+ * Launches `name` (default $BROWSER). `insecureCerts: true` accepts the local stack's https
+ * certificate without trusting its CA; `blockPopups: true` blocks a window.open without a user
+ * gesture, as browsers people use do (not in WebKit: see cannotBlockPopups).
+ */
+export async function launchBrowser({ name = BROWSER, insecureCerts = false, blockPopups = false } = {}) {
   if (!ENGINES.includes(name)) throw new Error(`BROWSER=${name}: expected one of ${ENGINES.join(', ')}`);
-  if (name === 'chromium') return playwrightBrowser(await launchChromium(), insecureCerts);
-  return webDriverBrowser(name, insecureCerts);
+  if (blockPopups && cannotBlockPopups(name)) throw new Error(`${name}: ${cannotBlockPopups(name)}`);
+  if (name === 'chromium') return playwrightBrowser(await launchChromium({ blockPopups }), insecureCerts);
+  return webDriverBrowser(name, insecureCerts, blockPopups);
 }
 
 function playwrightBrowser(browser, insecureCerts) {
   const pageOf = (page) => ({
     goto: (url) => page.goto(url),
     reload: () => page.reload(),
-    url: () => page.url(),
+    url: async () => page.url(),
     waitFor: (selector, { timeout = TIMEOUT } = {}) => page.waitForSelector(selector, { timeout }),
     click: (selector) => page.click(selector),
     attribute: (selector, name) => page.getAttribute(selector, name),
@@ -63,6 +73,16 @@ function playwrightBrowser(browser, insecureCerts) {
     },
     close: () => browser.close(),
   };
+}
+
+/** Resolves once `page`'s address passes `accept` (a function of the URL string). */
+export async function waitForUrl(page, accept, { timeout = TIMEOUT } = {}) {
+  let url;
+  for (const deadline = Date.now() + timeout; Date.now() < deadline; await sleep(100)) {
+    url = await page.url();
+    if (accept(url)) return url;
+  }
+  throw new Error(`the page stayed at ${url} for ${timeout} ms`);
 }
 
 /** Starts `command` in a process group of its own; `stop()` ends the group, TERM then KILL. */
@@ -122,7 +142,7 @@ async function startXvfb() {
   return { ...xvfb, display };
 }
 
-async function webDriverBrowser(name, insecureCerts) {
+async function webDriverBrowser(name, insecureCerts, blockPopups) {
   const servers = [];
   const port = await freePort();
   let capabilities;
@@ -131,7 +151,11 @@ async function webDriverBrowser(name, insecureCerts) {
     capabilities = {
       browserName: 'firefox',
       acceptInsecureCerts: insecureCerts,
-      'moz:firefoxOptions': { args: ['-headless'], prefs: { 'app.update.disabledForTesting': true, 'network.captive-portal-service.enabled': false } },
+      'moz:firefoxOptions': {
+        args: ['-headless'],
+        // geckodriver lets pages open windows freely unless told otherwise.
+        prefs: { 'app.update.disabledForTesting': true, 'network.captive-portal-service.enabled': false, 'dom.disable_open_during_load': blockPopups },
+      },
     };
   } else {
     const xvfb = await startXvfb();
@@ -166,6 +190,8 @@ async function webDriverBrowser(name, insecureCerts) {
   };
 }
 
+const RETRY_CLICK = new Set(['ElementNotInteractableError', 'StaleElementReferenceError', 'ElementClickInterceptedError']);
+
 /** One WebDriver session: its windows are pages; each call switches to its page's window first. */
 function webDriverSession(driver) {
   let current = null;
@@ -184,7 +210,19 @@ function webDriverSession(driver) {
       async reload() { await on(handle); await driver.navigate().refresh(); },
       async url() { await on(handle); return driver.getCurrentUrl(); },
       waitFor: (selector, { timeout = TIMEOUT } = {}) => element(selector, timeout),
-      click: async (selector) => (await element(selector)).click(),
+      // As Playwright does: a click waits until the element can take it (a re-render may hide
+      // or replace it for a moment).
+      async click(selector) {
+        const deadline = Date.now() + TIMEOUT;
+        for (;;) {
+          try {
+            return await (await element(selector)).click();
+          } catch (err) {
+            if (!RETRY_CLICK.has(err.name) || Date.now() > deadline) throw err;
+            await sleep(100);
+          }
+        }
+      },
       attribute: async (selector, name) => (await element(selector)).getAttribute(name),
       text: async (selector) => (await element(selector)).getText(),
       async clickForPopup(selector) {
