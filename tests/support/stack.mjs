@@ -371,6 +371,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     console.log(`    Safari (macOS): sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${stack.tls.caPath}`);
     console.log('    Firefox: Settings > Privacy & Security > Certificates > View Certificates > Authorities > Import.');
     console.log(`    Chromium (Linux): certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n mailconnect-dev -i ${stack.tls.caPath}`);
+    console.log('    The mailconnect command trusts public CAs only: try app tokens on the http stack.');
   }
   console.log('Ctrl-C stops everything.');
   let stopping = false;
