@@ -2,8 +2,10 @@
 # The README's first command: the local mailconnect stack, with no Azure tenant and no internet.
 # Installs missing tools (scripts/setup.sh, idempotent), builds the npm package into www/pkg and
 # the Worker, then serves the demo webmail, the edge's /oauth/* and a local Entra-like OAuth
-# server: open http://localhost:8787/. Ctrl-C stops everything this started.
+# server: open http://localhost:8787/. Ctrl-C stops everything this started; when a part of the
+# stack dies under it, it says which and exits 1.
 # Options go to tests/support/stack.mjs: --port 8787 --oauth-port 9010 --access-token-ttl 90 --quiet
+# --https (everything over https with a certificate made at the first start: what Safari needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

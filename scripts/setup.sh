@@ -8,6 +8,7 @@ WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen in Cargo.lock
 WORKER_BUILD_VERSION=0.8.7     # must match crate `worker`
 WASM_PACK_VERSION=0.15.1
 TWIGGY_VERSION=0.8.0           # the wasm size profiler of `node scripts/size-web.mjs --verbose`
+GECKODRIVER_VERSION=0.37.1     # WebDriver for Firefox ESR (browser and end-to-end tests)
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -29,6 +30,11 @@ have openssl || missing_apt+=(openssl)
 for package in dovecot-imapd dovecot-pop3d dovecot-submissiond; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q ' installed$' || missing_apt+=("$package")
 done
+# The other two engines the browser tests run in: Firefox, and WebKit (Safari's engine: its
+# WebDriver and MiniBrowser, which has no headless mode, hence a virtual X server).
+have firefox-esr || missing_apt+=(firefox-esr)
+have WebKitWebDriver || missing_apt+=(webkit2gtk-driver)
+have Xvfb || missing_apt+=(xvfb)
 if ((${#missing_apt[@]})); then
   log "apt-get install ${missing_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -55,6 +61,11 @@ fi
 if [ "$(version_of twiggy)" != "$TWIGGY_VERSION" ]; then
   log "cargo install twiggy $TWIGGY_VERSION (about 5 minutes, once)"
   cargo install -q twiggy --version "$TWIGGY_VERSION" --locked --force
+fi
+
+if [ "$(version_of geckodriver)" != "$GECKODRIVER_VERSION" ]; then
+  log "cargo install geckodriver $GECKODRIVER_VERSION (about 3 minutes, once)"
+  cargo install -q geckodriver --version "$GECKODRIVER_VERSION" --locked --force
 fi
 
 # npm ci again only when the lockfile changed since the last install.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every mailconnect test on a fresh clone: installs the toolchain (idempotently), checks
-# format and lints, runs the core unit tests, the browser module's tests in headless Chromium,
-# the Worker's integration tests in workerd, the end-to-end tests, the mail tests against Dovecot
-# (tests/mail, in the node step), the bundle size check, and the package's TypeScript types (tsc
-# on tests/web-import/usage.ts).
+# format and lints, runs the core unit tests, the browser module's tests in Chromium, Firefox and
+# WebKit, the Worker's integration tests in workerd, the end-to-end tests (those of
+# tests/e2e/engines.test.mjs in all three engines), the mail tests against Dovecot (tests/mail, in
+# the node step), the bundle size check, and the package's TypeScript types (tsc on
+# tests/web-import/usage.ts).
 # Prints a closing "N passed, N failed" line over all runners.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 LOGS=$(mktemp -d)
 # Browsers, Workers and mail servers a test could leave behind: those running before this run are not ours.
 LEFTOVERS='chromium|chrome|workerd|wrangler|dovecot'
+LEFTOVERS+='|firefox-esr|geckodriver|WebKitWebDriver|MiniBrowser|WebKitWebProcess|WebKitNetworkProcess|Xvfb'
 before=$(pgrep -d' ' -f "$LEFTOVERS" || true)
 
 cleanup() {
@@ -57,13 +59,16 @@ step "deploy check" bash scripts/check-deploy.sh
 step "web bundle size" node scripts/size-web.mjs
 step "web types (tsc)" node_modules/.bin/tsc --noEmit --strict -p tests/web-import/tsconfig.json
 step "node tests" node --test --test-concurrency=1 tests/
+# tests/e2e/engines.test.mjs ran in Chromium above; here in the two other engines.
+step "e2e firefox" env BROWSER=firefox node --test --test-concurrency=1 tests/e2e/engines.test.mjs
+step "e2e webkit" env BROWSER=webkit node --test --test-concurrency=1 tests/e2e/engines.test.mjs
 
 # One closing line over every runner: cargo ("test result: ok. N passed; M failed") and
 # node ("# pass N" / "# fail N").
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
   cat "$LOGS"/*.log | sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p'
-  cat "$LOGS"/*.log | awk '/^# pass /{p=$3} /^# fail /{f=$3} END{if (p != "") print p, f}'
+  cat "$LOGS"/*.log | awk '/^# pass /{p+=$3; seen=1} /^# fail /{f+=$3} END{if (seen) print p+0, f+0}'
 )
 if ((${#failed_steps[@]})); then
   echo "failed steps: ${failed_steps[*]}"

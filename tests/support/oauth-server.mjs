@@ -121,6 +121,7 @@
 
 import { createHash, generateKeyPairSync, createPublicKey, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
@@ -165,7 +166,8 @@ export function generateCertificateKey() {
  *   port (0 = any free port), host ('127.0.0.1'), tenantId, redirectUris, accessTokenTtl (s, 60),
  *   rotation ('rotate' | 'strict' | 'off'), rejectOrigin (true: a token request with an Origin
  *   header fails like Entra's AADSTS9002326), users, clients ({ secret, daemon, certificate }
- *   overriding DEFAULT_CLIENTS fields), certificate ({ publicKeyPem, thumbprint? }), log (false).
+ *   overriding DEFAULT_CLIENTS fields), certificate ({ publicKeyPem, thumbprint? }), log (false),
+ *   tls ({ key, cert }: serve https, as the local stack's https mode does).
  * Resolves to { url, issuer, tenantId, port, clients, users, authorizeUrl(tenant?), tokenUrl(tenant?),
  *   graphUrl, counters(), requests(), reset(), mode(), setMode(), revokeAll(), refreshTokens(), authorize(), stop() }.
  */
@@ -193,13 +195,13 @@ export async function startOAuthServer(options = {}) {
   const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   const signingJwk = { ...signingKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
 
-  const server = createServer();
+  const server = options.tls ? createTlsServer(options.tls) : createServer();
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, resolve);
   });
   const { port } = server.address();
-  const url = `http://${host}:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://${host}:${port}`;
   const issuer = `${url}/${tenantId}/v2.0`;
 
   const provider = createProvider({

@@ -4,8 +4,9 @@
 // Tests:  const stack = await startStack({ accessTokenTtl: 5 });
 //         ... stack.url (http://localhost:<port>), stack.oauth (the OAuth server's API) ...
 //         await stack.stop();
-// Dev:    node tests/support/stack.mjs [--port 8787] [--oauth-port 9010] [--access-token-ttl 90]
-//         runs until Ctrl-C (scripts/dev.sh does this).
+// Dev:    node tests/support/stack.mjs [--port 8787] [--oauth-port 9010] [--access-token-ttl 90] [--https]
+//         runs until Ctrl-C (scripts/dev.sh does this), or exits 1 saying which part died when
+//         wrangler/workerd or the OAuth server stops under it.
 //
 // The Worker must be built first (scripts/build-edge.sh) and the npm package copied to www/pkg
 // (scripts/build-web.sh). wrangler runs on a copy of wrangler.toml without its [build] table (so
@@ -29,13 +30,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { get as httpsGet } from 'node:https';
+import { connect, createServer } from 'node:net';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateCertificateKey, startOAuthServer } from './oauth-server.mjs';
+import { localCertificate } from './tls.mjs';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WRANGLER = join(REPO, 'node_modules/wrangler/bin/wrangler.js');
@@ -110,13 +113,19 @@ function envLine(key, value) {
  * accessTokenTtl (s, default 90: the module refreshes a token with less than 60 s left, so a
  * refresh shows after half a minute), rotation, config (wrangler config; default
  * $MAILCONNECT_WRANGLER_CONFIG, else wrangler.toml), varsFile (the env file to write),
- * log (print wrangler's and the OAuth server's output), readyTimeoutMs (default 90 000).
+ * log (print wrangler's and the OAuth server's output), readyTimeoutMs (default 90 000),
+ * https (serve the webmail, the edge and the OAuth server over https with tls.mjs's certificate:
+ * WebKit keeps no `Secure` cookie from http://localhost, and the page may then call nothing on
+ * http; the edge's cookie stays the production one either way).
  * Resolves to { url, edge, oauth (startOAuthServer's API), connectors (as given to the Worker),
- * appApiKey (smtp-relay's API key), output() (wrangler's last output), stop() }.
+ * appApiKey (smtp-relay's API key), output() (wrangler's last output), failed (a promise of the
+ * Error that says which part died under the running stack), tls (https only: tls.mjs's paths and
+ * PEMs), stop() }.
  */
 export async function startStack(options = {}) {
   const port = options.port ?? await freePort();
-  const origin = `http://localhost:${port}`;
+  const tls = options.https ? await localCertificate(join(REPO, '.wrangler')) : undefined;
+  const origin = `${tls ? 'https' : 'http'}://localhost:${port}`;
   const dir = join(REPO, '.wrangler', 'stacks', String(port));
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -132,6 +141,7 @@ export async function startStack(options = {}) {
     accessTokenTtl: options.accessTokenTtl ?? 90,
     rotation: options.rotation,
     certificate: cert,
+    tls: tls && { key: tls.key, cert: tls.cert },
     log: options.log,
   });
   const connectors = {
@@ -178,6 +188,7 @@ export async function startStack(options = {}) {
     '--persist-to', join(dir, 'state'),
     '--show-interactive-dev-session=false',
     '--log-level', options.log ? 'info' : 'warn',
+    ...(tls ? ['--local-protocol', 'https', '--https-key-path', tls.keyPath, '--https-cert-path', tls.certPath] : []),
   ], {
     cwd: REPO,
     // A process group of its own, so a last-resort kill reaches workerd too.
@@ -190,6 +201,8 @@ export async function startStack(options = {}) {
       CLOUDFLARE_CF_FETCH_ENABLED: 'false',
       CI: '1',
       XDG_CONFIG_HOME: join(REPO, '.wrangler', 'config'),
+      // workerd trusts these (Miniflare reads them), so the edge reaches the OAuth server over https.
+      ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caPath } : {}),
     },
   });
   for (const stream of [child.stdout, child.stderr]) {
@@ -228,29 +241,103 @@ export async function startStack(options = {}) {
   }
 
   try {
-    await waitForHealth(`http://127.0.0.1:${port}/oauth/health`, exited, options.readyTimeoutMs ?? 90_000);
+    await waitForHealth(`${tls ? 'https' : 'http'}://127.0.0.1:${port}/oauth/health`, tls?.ca, exited, options.readyTimeoutMs ?? 90_000);
   } catch (err) {
     await stop();
     throw new Error(`${err.message}\n--- wrangler output ---\n${output.join('').slice(-4000)}`);
   }
-  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, appApiKey, output: () => output.join(''), stop };
+  const failed = watchStack({ exited, isStopped: () => stopped, port, oauthPort: oauth.port, output });
+  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, appApiKey, output: () => output.join(''), failed, tls, stop };
 }
 
-async function waitForHealth(url, exited, timeoutMs) {
+// How often the running stack is checked, and how many refused connections in a row count as a
+// death: wrangler restarts workerd when the Worker's build changes, refusing connections briefly.
+const WATCH_INTERVAL_MS = 1000;
+const WATCH_REFUSALS = 3;
+
+/**
+ * Resolves with an Error naming what died, when wrangler exits or the edge's or the OAuth
+ * server's port stops accepting connections while the stack has not been stopped; never rejects.
+ * wrangler can outlive its workerd (the port then refuses while wrangler keeps running), and the
+ * OAuth server lives in this process, so ports are watched as well as the child process.
+ */
+function watchStack({ exited, isStopped, port, oauthPort, output }) {
+  return new Promise((report) => {
+    const fail = (what) => {
+      clearInterval(timer);
+      report(new Error(`${what}\n--- wrangler output ---\n${output.join('').slice(-4000)}`));
+    };
+    exited.then(({ code, signal }) => {
+      if (!isStopped()) fail(`wrangler dev exited (${signal ?? `code ${code}`}) under the running stack`);
+    });
+    const refusals = { edge: 0, oauth: 0 };
+    const names = { edge: `the edge (workerd) on port ${port}`, oauth: `the OAuth server on port ${oauthPort}` };
+    const timer = setInterval(async () => {
+      const [edge, oauth] = await Promise.all([accepts(port), accepts(oauthPort)]);
+      if (isStopped()) return clearInterval(timer);
+      for (const [key, up] of [['edge', edge], ['oauth', oauth]]) {
+        refusals[key] = up ? 0 : refusals[key] + 1;
+        if (refusals[key] === WATCH_REFUSALS) return fail(`${names[key]} stopped accepting connections`);
+      }
+    }, WATCH_INTERVAL_MS);
+    timer.unref();
+  });
+}
+
+/** Whether 127.0.0.1:port accepts a TCP connection within a second. */
+function accepts(port) {
+  return new Promise((answer) => {
+    const socket = connect({ host: '127.0.0.1', port, timeout: 1000 });
+    const done = (up) => {
+      socket.destroy();
+      answer(up);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
+
+async function waitForHealth(url, ca, exited, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   let gone = null;
   exited.then((e) => { gone = e; });
   while (Date.now() < deadline) {
     if (gone) throw new Error(`wrangler dev exited (${gone.signal ?? `code ${gone.code}`}) before ${url} answered`);
     try {
-      const res = await fetch(url);
-      if (res.ok && (await res.json()).status === 'ok') return;
+      if ((await getJson(url, ca)).status === 'ok') return;
     } catch {
       // not listening yet
     }
     await sleep(200);
   }
   throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
+}
+
+/**
+ * GET `url` and parse its JSON body; `ca` (PEM) is the one CA trusted for https. Rejects on a
+ * non-2xx status or a connection error.
+ */
+export async function getJson(url, ca) {
+  if (!url.startsWith('https:')) {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`${url}: ${res.status}`);
+    return res.json();
+  }
+  // fetch cannot be told one CA to trust; node:https can.
+  return new Promise((ok, fail) => {
+    httpsGet(url, { ca }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => {
+        if (res.statusCode < 200 || res.statusCode > 299) return fail(new Error(`${url}: ${res.statusCode}`));
+        try {
+          ok(JSON.parse(body));
+        } catch (err) {
+          fail(err);
+        }
+      });
+    }).on('error', fail);
+  });
 }
 
 // `node tests/support/stack.mjs`: the dev stack, until Ctrl-C.
@@ -261,6 +348,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       'oauth-port': { type: 'string', default: '9010' },
       'access-token-ttl': { type: 'string', default: '90' },
       quiet: { type: 'boolean', default: false },
+      https: { type: 'boolean', default: false },
     },
   });
   const port = Number(values.port);
@@ -270,20 +358,34 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     accessTokenTtl: Number(values['access-token-ttl']),
     varsFile: port === 8787 ? join(REPO, '.dev.vars') : undefined,
     log: !values.quiet,
+    https: values.https,
   });
   console.log(`\nmailconnect demo webmail: ${stack.url}/`);
   console.log(`  edge      ${stack.edge}/health`);
   console.log(`  OAuth     ${stack.oauth.url} (sign in as ${stack.oauth.users[0].username}, any password)`);
   console.log(`  Access tokens live ${values['access-token-ttl']} s; the page gets a fresh one when less than 60 s are left.`);
   console.log(`  Mail servers: MAILCONNECT_API_KEY=${stack.appApiKey} mailconnect app-token --edge ${stack.edge} --connector smtp-relay --user relay@contoso.dev`);
+  if (stack.tls) {
+    console.log(`  https: the certificate is signed by a CA made for this machine, ${stack.tls.caPath}`);
+    console.log('    Trust that CA once, or proceed past the browser\'s warning on both origins above (webmail and OAuth).');
+    console.log(`    Safari (macOS): sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${stack.tls.caPath}`);
+    console.log('    Firefox: Settings > Privacy & Security > Certificates > View Certificates > Authorities > Import.');
+    console.log(`    Chromium (Linux): certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n mailconnect-dev -i ${stack.tls.caPath}`);
+    console.log('    The mailconnect command trusts public CAs only: try app tokens on the http stack.');
+  }
   console.log('Ctrl-C stops everything.');
   let stopping = false;
-  const shutdown = async () => {
+  const shutdown = async (status) => {
     if (stopping) return;
     stopping = true;
     await stack.stop();
-    process.exit(0);
+    process.exit(status);
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', () => shutdown(0));
+  process.on('SIGTERM', () => shutdown(0));
+  stack.failed.then((err) => {
+    if (stopping) return;
+    console.error(`\nmailconnect stack: ${err.message}\nStopping everything else; the stack is not usable.`);
+    shutdown(1);
+  });
 }
