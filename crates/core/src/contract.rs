@@ -19,6 +19,7 @@
 
 use crate::error::Action;
 use crate::pkce::PkceVerifier;
+use crate::prelude::*;
 use crate::secret::{AccessToken, AuthCode};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,7 @@ pub struct TokenRequest {
 
 mod verifier_serde {
     use crate::pkce::PkceVerifier;
+    use crate::prelude::String;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &PkceVerifier, s: S) -> Result<S::Ok, S::Error> {

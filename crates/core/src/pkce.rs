@@ -2,6 +2,7 @@
 
 use crate::encoding::base64url;
 use crate::error::CoreError;
+use crate::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// A code verifier: 43–128 characters of `[A-Za-z0-9-._~]`. Not `Clone`: it is used once.

@@ -1,6 +1,8 @@
 //! Newtypes for values that must never reach a log: their `Debug` prints `Name([redacted])`,
 //! they have no `Display` and no `PartialEq` (compare with [`ct_eq`] instead).
 
+use crate::prelude::*;
+
 /// Declares a secret newtype over `String`.
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident $(, $derive:ident)*) => {

@@ -26,8 +26,23 @@
 //!
 //! This file holds the exports and their TypeScript only; each flow has its module: `popup`,
 //! `redirect`, `callback`, `cache` (tokens across tabs, the change event), `edge_client`, `links`.
+// The package (feature `abort-on-panic`, scripts/build-web.sh) links no std: std's panic handler
+// formats every panic's message and location, which links Rust's formatting code into the wasm
+// for messages nobody reads; the handler below aborts instead. Other builds (tests, clippy) link
+// std and its handler, so the code uses `core` and `alloc` only.
+#![cfg_attr(feature = "abort-on-panic", no_std)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
+
+extern crate alloc;
+
+/// What std's prelude gives a module, from `alloc`.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::String;
+    pub(crate) use alloc::vec::Vec;
+}
 
 mod browser;
 mod cache;
@@ -38,6 +53,7 @@ mod links;
 mod popup;
 mod redirect;
 
+use alloc::rc::Rc;
 use browser::{absent, get, only_keys, window};
 use cache::{status_js, Tokens};
 use edge_client::Edge;
@@ -45,7 +61,7 @@ use error::{concat, fail, misconfigured, refused, Code};
 use js_sys::{Function, Promise};
 use mailconnect_core::contract::ConnectorInfo;
 use mailconnect_core::{AuthorizationRequest, Endpoint, PkceVerifier, Prompt, ReturnTo, State};
-use std::rc::Rc;
+use prelude::*;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -150,6 +166,14 @@ export interface Compose {
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// A panic is a bug: stop at once, as `panic = "abort"` would, without formatting a message. The
+/// browser reports a wasm `unreachable` trap with its stack.
+#[cfg(all(target_family = "wasm", feature = "abort-on-panic"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 const DEFAULT_MARGIN_MS: f64 = 60_000.0;
 const DEFAULT_TIMEOUT_MS: f64 = 5.0 * 60.0 * 1000.0;
@@ -367,7 +391,8 @@ impl Connector {
         if timeout_ms.partial_cmp(&1.0).is_none_or(|o| o.is_lt()) {
             return Err(misconfigured("invalid timeoutMs: use a positive number of milliseconds"));
         }
-        let timeout_ms = timeout_ms.min(u32::MAX as f64).floor();
+        // Whole milliseconds (`as` rounds toward zero; `floor` is std's).
+        let timeout_ms = f64::from(timeout_ms.min(u32::MAX as f64) as u32);
 
         let inner = &self.inner;
         let key = inner.edge.key();
