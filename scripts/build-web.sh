@@ -25,6 +25,8 @@ optimize() { # out-dir
 build() { # target out-dir
   wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features --features abort-on-panic
   optimize "$2"
+  # wasm-bindgen's glue names (`__wbg_…_<hash>`) shortened in the wasm and its JS alike.
+  node scripts/short-web-names.mjs "crates/web/$2"
   # mailconnect/meetings (Teams meetings over Graph) is plain JS beside the wasm module, opt-in,
   # importing MailconnectError from ./mailconnect.js; mailconnect/links re-exports the main
   # module's link functions (Rust) at their old path.
