@@ -3,7 +3,8 @@
 #   crates/web/pkg          --target web      (plain <script type="module">; copied to www/pkg/)
 #   crates/web/pkg-bundler  --target bundler  (webpack, vite, esbuild)
 # wasm-pack runs the wasm-bindgen found on PATH (scripts/setup.sh installs it) and never downloads;
-# the cargo profile is `web` (the workspace Cargo.toml says why). wasm-pack's own wasm-opt is off
+# the cargo profile is `web` (the workspace Cargo.toml says why), with the crate's own panic handler
+# (feature abort-on-panic: crates/web/src/lib.rs says why). wasm-pack's own wasm-opt is off
 # (--no-opt: it would run Debian's binaryen, crates/web/Cargo.toml says why); `optimize` below runs
 # binaryen 132 from npm instead. The workspace profile strips symbols, so wasm-bindgen
 # warns that it cannot read the target features and assumes reference types, which is right for
@@ -22,8 +23,10 @@ optimize() { # out-dir
 }
 
 build() { # target out-dir
-  wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features
+  wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features --features abort-on-panic
   optimize "$2"
+  # wasm-bindgen's glue names (`__wbg_…_<hash>`) shortened in the wasm and its JS alike.
+  node scripts/short-web-names.mjs "crates/web/$2"
   # mailconnect/meetings (Teams meetings over Graph) is plain JS beside the wasm module, opt-in,
   # importing MailconnectError from ./mailconnect.js; mailconnect/links re-exports the main
   # module's link functions (Rust) at their old path.

@@ -81,7 +81,7 @@ function breakdown() {
     process.exit(2);
   }
   console.log("\nwasm breakdown: building with names (target/size-web-names)...");
-  run("cargo", ["build", "--quiet", "--lib", "-p", "mailconnect-web", "--target", "wasm32-unknown-unknown", "--profile", "web", "--no-default-features"],
+  run("cargo", ["build", "--quiet", "--lib", "-p", "mailconnect-web", "--target", "wasm32-unknown-unknown", "--profile", "web", "--no-default-features", "--features", "abort-on-panic"],
     { CARGO_TARGET_DIR: target, CARGO_PROFILE_WEB_STRIP: "false" });
   mkdirSync(`${target}/bindgen`, { recursive: true });
   run("wasm-bindgen", ["--target", "web", "--out-dir", `${target}/bindgen`, "--out-name", "mailconnect", `${target}/wasm32-unknown-unknown/web/mailconnect.wasm`]);

@@ -9,6 +9,7 @@ use crate::contract::ADMIN_CONSENT_STATE;
 use crate::encoding::{form_encode, form_parse, form_serialize};
 use crate::error::{CoreError, OAuthError};
 use crate::pkce::PkceVerifier;
+use crate::prelude::*;
 use crate::secret::{AuthCode, State};
 
 /// `prompt` values of OpenID Connect and Entra ID.

@@ -19,6 +19,7 @@
 
 use crate::error::Action;
 use crate::pkce::PkceVerifier;
+use crate::prelude::*;
 use crate::secret::{AccessToken, AuthCode};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,8 @@ pub mod route {
     //! assert_eq!(route::TOKEN.pattern(), "/oauth/connectors/:id/token");
     //! assert_eq!(route::TOKEN.url("https://mail.example.com/oauth", "teams"), "https://mail.example.com/oauth/connectors/teams/token");
     //! ```
+
+    use crate::prelude::String;
 
     /// One route of the API.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +151,7 @@ pub struct TokenRequest {
 
 mod verifier_serde {
     use crate::pkce::PkceVerifier;
+    use crate::prelude::String;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &PkceVerifier, s: S) -> Result<S::Ok, S::Error> {

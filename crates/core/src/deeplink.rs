@@ -7,8 +7,9 @@
 //! A message link is parsed into its parts and rebuilt under the configured base, so whatever
 //! came in, what goes out is a URL of the webmail.
 
-use crate::encoding::{form_parse, form_serialize};
+use crate::encoding::{decimal, form_parse, form_serialize, join};
 use crate::error::CoreError;
+use crate::prelude::*;
 use crate::provider::Endpoint;
 
 /// A path on this site (with query and fragment) to return to.
@@ -72,7 +73,7 @@ impl MessageLink {
     /// The RFC 2392 `mid:` URL of a Message-ID link; `None` for UID links.
     pub fn mid_url(&self) -> Option<String> {
         match self {
-            MessageLink::MessageId(id) => Some(format!("mid:{}", id.replace('%', "%25").replace('/', "%2F").replace('?', "%3F").replace('#', "%23"))),
+            MessageLink::MessageId(id) => Some(join("mid:", &id.replace('%', "%25").replace('/', "%2F").replace('?', "%3F").replace('#', "%23"))),
             MessageLink::Uid { .. } => None,
         }
     }
@@ -81,18 +82,18 @@ impl MessageLink {
     pub fn to_url(&self, base: &Endpoint) -> String {
         let query = match self {
             MessageLink::Uid { folder, uidvalidity, uid } => {
-                form_serialize([("folder", folder.as_str()), ("uidvalidity", uidvalidity.to_string().as_str()), ("uid", uid.to_string().as_str())])
+                form_serialize([("folder", folder.as_str()), ("uidvalidity", &decimal((*uidvalidity).into())), ("uid", &decimal((*uid).into()))])
             }
             MessageLink::MessageId(id) => form_serialize([("mid", id.as_str())]),
         };
-        format!("{}?{query}", base.as_str())
+        join(&join(base.as_str(), "?"), &query)
     }
 
     /// Parses a `mid:` URL, or a URL that starts with exactly `base` followed by a query (and
     /// optionally a fragment, ignored). Anything else is refused.
     pub fn parse(input: &str, base: &Endpoint) -> Result<Self, CoreError> {
         if let Some(mid) = input.strip_prefix("mid:") {
-            let decoded = form_parse(&format!("m={}", mid.replace('+', "%2B")));
+            let decoded = form_parse(&join("m=", &mid.replace('+', "%2B")));
             let id = decoded.first().map(|(_, v)| v.as_str()).unwrap_or_default();
             // RFC 2392 also allows `mid:message/content`; a content part is not a message.
             return if mid.contains('/') { Err(CoreError::InvalidMessageLink) } else { Self::message_id(id) };

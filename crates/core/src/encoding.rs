@@ -1,5 +1,7 @@
 //! Base64 and form encoding, small enough for the browser bundle (no `url`, no `base64` crate).
 
+use crate::prelude::*;
+
 const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -51,6 +53,29 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// `n` in decimal. Not `to_string()`: this crate's browser path avoids Rust's formatting code,
+/// which would add kilobytes to the browser module.
+pub fn decimal(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+/// `a` then `b`, in a new string (`format!` would link the formatting code, as for [`decimal`]).
+pub fn join(a: &str, b: &str) -> String {
+    let mut out = String::with_capacity(a.len() + b.len());
+    out.push_str(a);
+    out.push_str(b);
+    out
 }
 
 /// Percent-encodes for `application/x-www-form-urlencoded` (space as `+`).
@@ -144,6 +169,20 @@ mod tests {
         assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
         assert_eq!(base64_decode("-_8").unwrap(), [0xfb, 0xff]);
         assert_eq!(base64_decode("a b"), None);
+    }
+
+    #[test]
+    fn decimal_and_join_agree_with_std_formatting() {
+        assert_eq!(decimal(0), "0");
+        assert_eq!(decimal(1_000_000), "1000000");
+        assert_eq!(join("mid:", "a@b"), "mid:a@b");
+    }
+
+    proptest! {
+        #[test]
+        fn decimal_is_display(n in any::<u64>()) {
+            prop_assert_eq!(decimal(n), n.to_string());
+        }
     }
 
     #[test]

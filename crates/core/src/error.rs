@@ -1,6 +1,7 @@
 //! OAuth errors (RFC 6749 §4.1.2.1 and §5.2), Entra's AADSTS codes, and the [`Action`] a user
 //! interface can take for each. Classification looks at codes only, never at description text.
 
+use crate::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// What the person in front of the webmail (or its admin) can do about an error.

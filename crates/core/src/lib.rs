@@ -24,8 +24,21 @@
 //! # let _ = (url, code);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+// No std outside tests: the browser module links no std, so that its panics need no formatting
+// (crates/web/src/lib.rs says why); the edge links std through its own dependencies.
+#![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
+
+extern crate alloc;
+
+/// What std's prelude gives a module, from `alloc`.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::format;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+}
 
 mod auth_code;
 pub mod contract;

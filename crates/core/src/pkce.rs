@@ -2,6 +2,7 @@
 
 use crate::encoding::base64url;
 use crate::error::CoreError;
+use crate::prelude::*;
 use sha2::{Digest, Sha256};
 
 crate::secret_type! {

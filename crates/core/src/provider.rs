@@ -3,6 +3,7 @@
 
 use crate::encoding::form_serialize;
 use crate::error::CoreError;
+use crate::prelude::*;
 use crate::scope::Scopes;
 use crate::tenant::{Authority, Tenant};
 

@@ -1,6 +1,7 @@
 //! Scopes (RFC 6749 §3.3) and the presets the field uses.
 
 use crate::error::CoreError;
+use crate::prelude::*;
 use core::fmt;
 
 /// One scope token: printable ASCII without space, `"` or `\`.

@@ -1,6 +1,8 @@
 //! Newtypes for values that must never reach a log: their `Debug` prints `Name([redacted])`,
 //! they have no `Display` and no `PartialEq` (compare with [`ct_eq`] instead).
 
+use crate::prelude::*;
+
 /// Declares a secret newtype: `Debug` prints `Name([redacted])`, and the value comes out only
 /// through `expose()`, whose doc warns. A type gets `new` (any value wraps) unless it says
 /// `parsed`, for values that must be checked first; an `impl { … }` arm adds methods, as in

@@ -1,6 +1,7 @@
 //! Entra ID tenants and authorities: the `{authority}/{tenant}` half of every Microsoft URL.
 
 use crate::error::CoreError;
+use crate::prelude::*;
 use crate::provider::Endpoint;
 
 /// Who may sign in: the tenant segment of the Microsoft identity platform URLs.

@@ -2,6 +2,7 @@
 
 use crate::encoding::base64;
 use crate::error::CoreError;
+use crate::prelude::*;
 
 fn raw(user: &str, token: &str) -> Result<String, CoreError> {
     if user.is_empty() || token.is_empty() || user.chars().chain(token.chars()).any(char::is_control) {

@@ -2,9 +2,10 @@
 //! and written through `Reflect`, timers as promises, storage that some privacy modes refuse.
 
 use crate::error::{refused, Result};
+use crate::prelude::*;
+use core::future::Future;
+use core::pin::Pin;
 use js_sys::{Array, Function, Object, Promise, Reflect};
-use std::future::Future;
-use std::pin::Pin;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Storage, Window};

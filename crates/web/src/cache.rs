@@ -10,11 +10,12 @@
 
 use crate::browser::{absent, call, deferred, get, is_plain, now, object, sleep, window};
 use crate::error::{refused, Result};
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::RefCell;
+use core::future::Future;
 use js_sys::{Function, JSON};
 use mailconnect_core::contract::{Account, TokenResponse};
-use std::cell::RefCell;
-use std::future::Future;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{BroadcastChannel, CustomEvent, CustomEventInit, EventTarget, MessageEvent};

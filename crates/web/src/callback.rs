@@ -12,6 +12,7 @@
 use crate::browser::{call, deferred, get, is_plain, object, origin, window};
 use crate::error::{concat, core_error, fail, refused, Code, Result};
 use crate::popup::{ACK, CALLBACK};
+use crate::prelude::*;
 use crate::{cache, edge_client::Edge, redirect};
 use js_sys::Promise;
 use mailconnect_core::{Callback, CoreError, PkceVerifier, ReturnTo, State};

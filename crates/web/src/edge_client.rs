@@ -11,6 +11,7 @@
 
 use crate::browser::{absent, get, is_plain, object, window};
 use crate::error::{bad_response, concat, edge_error, fail, Code, Result};
+use crate::prelude::*;
 use js_sys::{Array, JSON};
 use mailconnect_core::contract::{Account, Connection, ConnectorInfo, Disconnected, ErrorBody, SessionInfo, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
 use mailconnect_core::{AccessToken, Action};
@@ -135,7 +136,8 @@ fn opt_string(v: &JsValue, key: &str) -> Option<Option<String>> {
 }
 
 fn uint(v: &JsValue) -> Option<u64> {
-    v.as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= 9_007_199_254_740_991.0).map(|n| n as u64)
+    // Whole: the cast back gives the same number (`fract` is std's).
+    v.as_f64().filter(|n| *n >= 0.0 && *n <= 9_007_199_254_740_991.0 && (*n as u64) as f64 == *n).map(|n| n as u64)
 }
 
 fn list<T>(v: &JsValue, read: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {

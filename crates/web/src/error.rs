@@ -3,7 +3,9 @@
 //! `ErrorBody`. Messages are static words plus, where it helps, the value at fault (concatenated:
 //! `format!` would link Rust's formatting machinery into the wasm).
 
+use crate::prelude::*;
 use mailconnect_core::contract::ErrorBody;
+pub(crate) use mailconnect_core::encoding::decimal;
 use mailconnect_core::{Aadsts, Action, CoreError};
 use wasm_bindgen::prelude::*;
 
@@ -136,18 +138,4 @@ pub(crate) fn concat(parts: &[&str]) -> String {
         out.push_str(part);
     }
     out
-}
-
-/// `n` in decimal (`to_string` would go through `Display`).
-pub(crate) fn decimal(mut n: u64) -> String {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
 }

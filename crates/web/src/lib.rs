@@ -26,8 +26,23 @@
 //!
 //! This file holds the exports and their TypeScript only; each flow has its module: `popup`,
 //! `redirect`, `callback`, `cache` (tokens across tabs, the change event), `edge_client`, `links`.
+// The package (feature `abort-on-panic`, scripts/build-web.sh) links no std: std's panic handler
+// formats every panic's message and location, which links Rust's formatting code into the wasm
+// for messages nobody reads; the handler below aborts instead. Other builds (tests, clippy) link
+// std and its handler, so the code uses `core` and `alloc` only.
+#![cfg_attr(feature = "abort-on-panic", no_std)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
+
+extern crate alloc;
+
+/// What std's prelude gives a module, from `alloc`.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::String;
+    pub(crate) use alloc::vec::Vec;
+}
 
 mod browser;
 mod cache;
@@ -38,6 +53,7 @@ mod links;
 mod popup;
 mod redirect;
 
+use alloc::rc::Rc;
 use browser::{absent, get, only_keys, window};
 use cache::{status_js, Tokens};
 use edge_client::Edge;
@@ -45,7 +61,7 @@ use error::{concat, fail, misconfigured, refused, Code};
 use js_sys::{Function, Promise};
 use mailconnect_core::contract::ConnectorInfo;
 use mailconnect_core::{AuthorizationRequest, Endpoint, PkceVerifier, Prompt, ReturnTo, State};
-use std::rc::Rc;
+use prelude::*;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -151,6 +167,14 @@ export interface Compose {
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
+/// A panic is a bug: stop at once, as `panic = "abort"` would, without formatting a message. The
+/// browser reports a wasm `unreachable` trap with its stack.
+#[cfg(all(target_family = "wasm", feature = "abort-on-panic"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
 const DEFAULT_MARGIN_MS: f64 = 60_000.0;
 const DEFAULT_TIMEOUT_MS: f64 = 5.0 * 60.0 * 1000.0;
 
@@ -182,58 +206,11 @@ enum Mode {
 impl Connector {
     /// Fetches the connector's public settings from the edge and checks them: the redirect URI
     /// must be on this page's origin, the authorize URL `https://` (or `http://` on localhost).
-    pub async fn load(#[wasm_bindgen(unchecked_param_type = "ConnectorOptions")] options: JsValue) -> Result<Connector, JsValue> {
-        if absent(&options) {
-            return Err(misconfigured("Connector.load needs { edge, connector }"));
-        }
-        let invalid =
-            || misconfigured("invalid ConnectorOptions: expected { edge: string, connector: string, redirectUri?: string, refreshMarginMs?: number }");
-        if !only_keys(&options, &["edge", "connector", "redirectUri", "refreshMarginMs"]) {
-            return Err(invalid());
-        }
-        let (edge, connector) = (get(&options, "edge"), get(&options, "connector"));
-        let (redirect_uri, margin) = (get(&options, "redirectUri"), get(&options, "refreshMarginMs"));
-        let (Some(edge), Some(connector)) = (edge.as_string(), connector.as_string()) else { return Err(invalid()) };
-        if !(absent(&redirect_uri) || redirect_uri.is_string()) || !(absent(&margin) || margin.as_f64().is_some()) {
-            return Err(invalid());
-        }
-        let here = window().location().href().unwrap_or_default();
-        let base = web_sys::Url::new_with_base(&edge, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", &edge, "\""])))?;
-        let edge = Edge::new(&base.href(), &connector);
-        let info = edge.info().await?;
-        // The edge is trusted, but nothing it sends may make this page navigate to script: core's
-        // rule for endpoints (https, or http on loopback), on the URL before its query or fragment.
-        let authorize = info.authorize_url.split(['?', '#']).next().unwrap_or_default();
-        if Endpoint::parse(authorize).is_err() {
-            return Err(misconfigured(&concat(&["the edge's authorize URL is not https:// (or http:// on localhost): ", &info.authorize_url])));
-        }
-        let redirect_uri = match redirect_uri.as_string() {
-            Some(uri) if !info.redirect_uris.contains(&uri) => {
-                let mut accepted = String::new();
-                for (i, accept) in info.redirect_uris.iter().enumerate() {
-                    accepted.push_str(if i == 0 { "" } else { ", " });
-                    accepted.push_str(accept);
-                }
-                return Err(misconfigured(&concat(&[&uri, " is not a redirect URI the edge accepts for ", &info.id, ": ", &accepted])));
-            }
-            Some(uri) => uri,
-            None => info.redirect_uris.first().cloned().ok_or_else(|| misconfigured(&concat(&["the edge has no redirect URI for ", &info.id])))?,
-        };
-        // The callback page talks to this page through same-origin channels only.
-        let origin = browser::origin();
-        if browser::origin_of(&redirect_uri).as_deref() != Some(origin.as_str()) {
-            return Err(misconfigured(&concat(&[
-                "redirect URI ",
-                &redirect_uri,
-                " is not on this page's origin ",
-                &origin,
-                ": serve the callback page from the app's origin",
-            ])));
-        }
-        // `max` also turns NaN into 0.
-        let margin = margin.as_f64().unwrap_or(DEFAULT_MARGIN_MS).max(0.0);
-        let tokens = Tokens::new(&edge.key(), margin)?;
-        Ok(Connector { inner: Rc::new(Inner { edge, info, redirect_uri, tokens }) })
+    #[wasm_bindgen(js_name = load, unchecked_return_type = "Promise<Connector>")]
+    pub fn load_js(#[wasm_bindgen(unchecked_param_type = "ConnectorOptions")] options: JsValue) -> Promise {
+        // Not an `async fn` export: through `browser::promise`, so it shares the other exports'
+        // executor glue instead of instantiating its own.
+        crate::browser::promise(async move { Connector::load(options).await.map(JsValue::from) })
     }
 
     /// Signs in, in a popup or by redirect, and resolves with the account once the edge holds
@@ -321,6 +298,61 @@ impl Connector {
 }
 
 impl Connector {
+    /// `Connector.load`, for Rust callers (the browser tests).
+    pub async fn load(options: JsValue) -> Result<Connector, JsValue> {
+        if absent(&options) {
+            return Err(misconfigured("Connector.load needs { edge, connector }"));
+        }
+        let invalid =
+            || misconfigured("invalid ConnectorOptions: expected { edge: string, connector: string, redirectUri?: string, refreshMarginMs?: number }");
+        if !only_keys(&options, &["edge", "connector", "redirectUri", "refreshMarginMs"]) {
+            return Err(invalid());
+        }
+        let (edge, connector) = (get(&options, "edge"), get(&options, "connector"));
+        let (redirect_uri, margin) = (get(&options, "redirectUri"), get(&options, "refreshMarginMs"));
+        let (Some(edge), Some(connector)) = (edge.as_string(), connector.as_string()) else { return Err(invalid()) };
+        if !(absent(&redirect_uri) || redirect_uri.is_string()) || !(absent(&margin) || margin.as_f64().is_some()) {
+            return Err(invalid());
+        }
+        let here = window().location().href().unwrap_or_default();
+        let base = web_sys::Url::new_with_base(&edge, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", &edge, "\""])))?;
+        let edge = Edge::new(&base.href(), &connector);
+        let info = edge.info().await?;
+        // The edge is trusted, but nothing it sends may make this page navigate to script: core's
+        // rule for endpoints (https, or http on loopback), on the URL before its query or fragment.
+        let authorize = info.authorize_url.split(['?', '#']).next().unwrap_or_default();
+        if Endpoint::parse(authorize).is_err() {
+            return Err(misconfigured(&concat(&["the edge's authorize URL is not https:// (or http:// on localhost): ", &info.authorize_url])));
+        }
+        let redirect_uri = match redirect_uri.as_string() {
+            Some(uri) if !info.redirect_uris.contains(&uri) => {
+                let mut accepted = String::new();
+                for (i, accept) in info.redirect_uris.iter().enumerate() {
+                    accepted.push_str(if i == 0 { "" } else { ", " });
+                    accepted.push_str(accept);
+                }
+                return Err(misconfigured(&concat(&[&uri, " is not a redirect URI the edge accepts for ", &info.id, ": ", &accepted])));
+            }
+            Some(uri) => uri,
+            None => info.redirect_uris.first().cloned().ok_or_else(|| misconfigured(&concat(&["the edge has no redirect URI for ", &info.id])))?,
+        };
+        // The callback page talks to this page through same-origin channels only.
+        let origin = browser::origin();
+        if browser::origin_of(&redirect_uri).as_deref() != Some(origin.as_str()) {
+            return Err(misconfigured(&concat(&[
+                "redirect URI ",
+                &redirect_uri,
+                " is not on this page's origin ",
+                &origin,
+                ": serve the callback page from the app's origin",
+            ])));
+        }
+        // `max` also turns NaN into 0.
+        let margin = margin.as_f64().unwrap_or(DEFAULT_MARGIN_MS).max(0.0);
+        let tokens = Tokens::new(&edge.key(), margin)?;
+        Ok(Connector { inner: Rc::new(Inner { edge, info, redirect_uri, tokens }) })
+    }
+
     /// `connect()` up to the popup or the redirect. Everything here is synchronous.
     fn start(&self, options: JsValue) -> Result<Promise, JsValue> {
         let invalid = || {
@@ -367,7 +399,8 @@ impl Connector {
         if timeout_ms.partial_cmp(&1.0).is_none_or(|o| o.is_lt()) {
             return Err(misconfigured("invalid timeoutMs: use a positive number of milliseconds"));
         }
-        let timeout_ms = timeout_ms.min(u32::MAX as f64).floor();
+        // Whole milliseconds (`as` rounds toward zero; `floor` is std's).
+        let timeout_ms = f64::from(timeout_ms.min(u32::MAX as f64) as u32);
 
         let inner = &self.inner;
         let key = inner.edge.key();

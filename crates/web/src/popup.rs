@@ -20,10 +20,11 @@
 
 use crate::browser::{call, deferred, delay, get, is_plain, local_storage, now, object, origin, parse_digits, window};
 use crate::error::{concat, decimal, fail, Code, Result};
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
+use core::future::Future;
 use js_sys::{Function, Promise};
-use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, MessageEvent, Window};
@@ -43,10 +44,23 @@ struct Pending {
     watch: Shared,
 }
 
-thread_local! {
-    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
-    static SERIAL: Cell<u32> = const { Cell::new(0) };
+/// The module's own state, in a `static`. Sound only because the module runs on one thread: it
+/// is built without atomics (no shared memory), so nothing can reach it from another thread.
+/// (std's `thread_local!` says the same, but the module links no std: lib.rs says why.)
+struct Local<T>(T);
+
+// SAFETY: see `Local`; the crate does not compile with the `atomics` target feature.
+#[cfg(not(target_feature = "atomics"))]
+unsafe impl<T> Sync for Local<T> {}
+
+impl<T> Local<T> {
+    fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.0)
+    }
 }
+
+static PENDING: Local<RefCell<Vec<Pending>>> = Local(RefCell::new(Vec::new()));
+static SERIAL: Local<Cell<u32>> = Local(Cell::new(0));
 
 /// Opens the sign-in window centred over this one; `None` when a blocker refused it.
 pub(crate) fn open(url: &str) -> Option<Window> {
@@ -61,7 +75,7 @@ pub(crate) fn open(url: &str) -> Option<Window> {
 }
 
 fn signed(n: f64) -> String {
-    let digits = decimal(n.abs().trunc() as u64);
+    let digits = decimal(n.abs() as u64);
     if n <= -1.0 {
         concat(&["-", &digits])
     } else {
@@ -217,7 +231,7 @@ where
     };
     let on_timeout = {
         let shared = shared.clone();
-        let seconds = decimal((timeout_ms / 1000.0).ceil() as u64);
+        let seconds = decimal((timeout_ms as u64).div_ceil(1000));
         Closure::<dyn FnMut()>::new(move || {
             let message = concat(&["sign-in did not finish within ", &seconds, " seconds: connect again"]);
             done(&shared, Err(fail(Code::Timeout, &message)));

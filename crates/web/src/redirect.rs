@@ -7,6 +7,7 @@
 
 use crate::browser::{absent, get, is_plain, now, object, session_storage, window};
 use crate::error::{concat, misconfigured, refused, Result};
+use crate::prelude::*;
 use js_sys::JSON;
 use web_sys::Storage;
 
