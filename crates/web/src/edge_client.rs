@@ -13,20 +13,12 @@ use crate::browser::{absent, get, is_plain, object, window};
 use crate::error::{bad_response, concat, edge_error, fail, Code, Result};
 use crate::prelude::*;
 use js_sys::{Array, JSON};
+use mailconnect_core::contract::route::{self, Route};
 use mailconnect_core::contract::{Account, Connection, ConnectorInfo, Disconnected, ErrorBody, SessionInfo, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
 use mailconnect_core::{AccessToken, Action};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCache, RequestCredentials, RequestInit, Response};
-
-/// The edge's routes under its `/oauth` prefix, in one place (core's contract.rs documents them).
-mod route {
-    pub const CONNECTORS: &str = "/connectors/";
-    pub const TOKEN: &str = "/token";
-    pub const REFRESH: &str = "/refresh";
-    pub const DISCONNECT: &str = "/disconnect";
-    pub const SESSION: &str = "/session";
-}
 
 /// One connector's routes at one edge.
 #[derive(Debug)]
@@ -47,14 +39,15 @@ impl Edge {
         concat(&[&self.base, ":", &self.connector])
     }
 
-    fn url(&self, action: &str) -> String {
-        let id = String::from(js_sys::encode_uri_component(&self.connector));
-        concat(&[&self.base, route::CONNECTORS, &id, action])
+    /// `route`'s URL for this connector. The id is escaped: it comes from the page's options, not
+    /// from the edge's checked settings.
+    fn url(&self, route: Route) -> String {
+        route.url(&self.base, &String::from(js_sys::encode_uri_component(&self.connector)))
     }
 
     /// `GET /connectors/{id}`.
     pub(crate) async fn info(&self) -> Result<ConnectorInfo> {
-        call(&self.url(""), None, connector_info).await
+        call(&self.url(route::CONNECTOR), None, connector_info).await
     }
 
     /// `POST /connectors/{id}/token`: redeems an authorization code (core's `TokenRequest`).
@@ -75,7 +68,7 @@ impl Edge {
 
     /// `GET /session`.
     pub(crate) async fn session(&self) -> Result<SessionInfo> {
-        call(&concat(&[&self.base, route::SESSION]), None, session_info).await
+        call(&route::SESSION.url(&self.base, ""), None, session_info).await
     }
 }
 
