@@ -1,7 +1,7 @@
 //! The one error type of the Worker, and the one place where an error becomes a response.
 
 use mailconnect_core::contract::ErrorBody;
-use mailconnect_core::{Action, OAuthError};
+use mailconnect_core::{Action, OAuthError, OAuthErrorCode};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, console_warn, Headers, Response};
 
@@ -144,6 +144,19 @@ impl EdgeError {
         }
     }
 
+    /// Whether the provider refused for good: an OAuth error that no retry of the same request
+    /// can fix (a dead grant, a wrong secret or password), as opposed to throttling, outages and
+    /// timeouts.
+    pub(crate) fn is_definitive(&self) -> bool {
+        matches!(self, EdgeError::Provider { status: 400..=499, .. }) && !matches!(self, EdgeError::Provider { status: 429, .. }) && !self.action().retryable()
+    }
+
+    /// Whether the provider declared the grant itself dead (RFC 6749 §5.2 `invalid_grant`:
+    /// revoked, expired, or its user's password changed), for good: only a new sign-in helps.
+    pub(crate) fn is_dead_grant(&self) -> bool {
+        matches!(self, EdgeError::Provider { error, .. } if error.error == OAuthErrorCode::InvalidGrant) && self.is_definitive()
+    }
+
     /// Our HTTP status. Upstream trouble is a 502/504 (or the provider's 429), never our 500.
     fn status(&self) -> u16 {
         match self {
@@ -257,7 +270,6 @@ impl From<worker::Error> for EdgeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailconnect_core::OAuthErrorCode;
 
     fn provider(status: u16, code: &str, codes: Vec<u32>) -> EdgeError {
         let mut error = OAuthError::new(OAuthErrorCode::parse(code));
@@ -285,6 +297,19 @@ mod tests {
         let throttled = provider(400, "invalid_request", vec![90055]);
         assert_eq!((throttled.status(), throttled.action()), (502, Action::Retry));
         assert!(secret.description().contains("client secret"));
+    }
+
+    #[test]
+    fn only_provider_refusals_no_retry_can_fix_are_definitive() {
+        let revoked = provider(400, "invalid_grant", vec![70008]);
+        assert!(revoked.is_definitive() && revoked.is_dead_grant());
+        let secret = provider(401, "invalid_client", vec![7000215]);
+        assert!(secret.is_definitive() && !secret.is_dead_grant(), "a wrong client secret is the admin's, not the user's grant");
+        for transient in
+            [provider(503, "temporarily_unavailable", vec![]), provider(429, "invalid_grant", vec![]), EdgeError::Timeout, EdgeError::UpstreamStatus(500)]
+        {
+            assert!(!transient.is_definitive() && !transient.is_dead_grant(), "{transient}");
+        }
     }
 
     #[test]

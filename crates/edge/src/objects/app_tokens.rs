@@ -34,6 +34,12 @@ const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW_SECONDS: u64 = 60;
 /// Beyond this many clients with failures, expired entries are dropped before adding one.
 const TRACKED_CLIENTS: usize = 10_000;
+/// After a definitive refusal (a wrong secret or mailbox password), the provider is not asked
+/// again for this long; each refusal in a row doubles it, up to [`BACKOFF_MAX_SECONDS`]. Entra's
+/// smart lockout locks a mailbox after about ten wrong passwords, and every relay call would
+/// otherwise be one.
+const BACKOFF_SECONDS: u64 = 60;
+const BACKOFF_MAX_SECONDS: u64 = 3600;
 /// An address is at most 64 + 1 + 255 characters (RFC 5321 §4.5.3.1).
 const MAX_USER_LEN: usize = 320;
 
@@ -62,6 +68,15 @@ struct Failures {
     count: u32,
 }
 
+/// The provider's last definitive refusal for one cache key, answered again until `until`.
+#[derive(Debug)]
+struct Refusal {
+    error: EdgeError,
+    until: u64,
+    /// The wait that set `until`; the next refusal doubles it.
+    wait: u64,
+}
+
 /// One connector's app token, kept in memory only, and its callers' failed keys.
 #[durable_object]
 pub struct AppTokens {
@@ -82,11 +97,13 @@ struct Inner {
     flights: SingleFlight<Result<Grant, EdgeError>>,
     /// By client.
     failures: RefCell<HashMap<String, Failures>>,
+    /// By [`cache_key`]: a settings change redeploys, which restarts the object and clears it.
+    refusals: RefCell<HashMap<String, Refusal>>,
 }
 
 impl DurableObject for AppTokens {
     fn new(_state: State, env: Env) -> Self {
-        let inner = Inner { env, tokens: RefCell::default(), flights: SingleFlight::default(), failures: RefCell::default() };
+        let inner = Inner { env, tokens: RefCell::default(), flights: SingleFlight::default(), failures: RefCell::default(), refusals: RefCell::default() };
         AppTokens { inner: Rc::new(inner) }
     }
 
@@ -122,7 +139,12 @@ impl AppTokens {
         let cached = self.inner.tokens.borrow().get(&key).filter(|g| g.is_fresh(now, connector.expiry_margin)).cloned();
         let grant = match cached {
             Some(grant) => grant,
-            None => self.flight(&config, id, key).await?,
+            None => {
+                if let Some(refusal) = self.inner.refusals.borrow().get(&key).filter(|r| now < r.until) {
+                    return Err(refusal.error.clone());
+                }
+                self.flight(&config, id, key).await?
+            }
         };
         let now = grant::now();
         let token = grant.access_token.expose();
@@ -149,12 +171,19 @@ impl AppTokens {
         let (inner, config, id, key_owned) = (self.inner.clone(), config.clone(), id.to_owned(), key.clone());
         self.inner.flights.join(&key, move || async move {
             let (connector, app) = config.app_connector(&id)?;
-            let grant = match &app.grant {
-                AppGrant::ClientCredentials => client_credentials(connector).await?,
-                AppGrant::Password(mailbox) => password(connector, mailbox).await?,
+            let result = match &app.grant {
+                AppGrant::ClientCredentials => client_credentials(connector).await,
+                AppGrant::Password(mailbox) => password(connector, mailbox).await,
             };
-            inner.tokens.borrow_mut().insert(key_owned, grant.clone());
-            Ok(grant)
+            match &result {
+                Ok(grant) => {
+                    inner.refusals.borrow_mut().remove(&key_owned);
+                    inner.tokens.borrow_mut().insert(key_owned, grant.clone());
+                }
+                Err(e) if e.is_definitive() => inner.refused(key_owned, e.clone(), grant::now()),
+                Err(_) => {}
+            }
+            result
         })
     }
 }
@@ -168,6 +197,13 @@ impl Inner {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Backs off from the provider after a definitive refusal for `key`.
+    fn refused(&self, key: String, error: EdgeError, now: u64) {
+        let mut refusals = self.refusals.borrow_mut();
+        let wait = refusals.get(&key).map_or(BACKOFF_SECONDS, |r| (r.wait * 2).min(BACKOFF_MAX_SECONDS));
+        refusals.insert(key, Refusal { error, until: now + wait, wait });
     }
 
     fn record_failure(&self, client: String, now: u64) {

@@ -20,7 +20,7 @@ use mailconnect_core::SessionId;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::CryptoKey;
-use worker::{console_error, durable_object, DurableObject, Env, Request, Response, ScheduledTime, State};
+use worker::{console_error, console_warn, durable_object, DurableObject, Env, Request, Response, ScheduledTime, State};
 
 use crate::config::Config;
 use crate::crypto;
@@ -205,9 +205,7 @@ impl Session {
             }),
             None => None,
         };
-        inner.bump_generation(id);
-        inner.grants.borrow_mut().remove(id);
-        inner.state.storage().delete(&record_key(id)).await?;
+        inner.forget(id).await?;
         if let Some(grant) = revocable {
             inner.revoke_later(config, id, grant);
         }
@@ -310,6 +308,13 @@ impl Inner {
         (self.epoch.get(), self.generations.borrow().get(id).copied().unwrap_or_default())
     }
 
+    /// Forgets `id`'s grant, in memory and in storage; a refresh in flight does not bring it back.
+    async fn forget(&self, id: &str) -> Result<(), EdgeError> {
+        self.bump_generation(id);
+        self.grants.borrow_mut().remove(id);
+        Ok(self.state.storage().delete(&record_key(id)).await.map(|_| ())?)
+    }
+
     async fn key(&self, config: &Config, handle: &SessionId) -> Result<CryptoKey, EdgeError> {
         if let Some(key) = self.key.borrow().as_ref() {
             return Ok(key.clone());
@@ -373,7 +378,21 @@ impl Inner {
             return Ok(current);
         }
         let generation = self.generation(id);
-        let fresh = refresh::refresh(connector, &current).await?;
+        let fresh = match refresh::refresh(connector, &current).await {
+            Ok(fresh) => fresh,
+            // Revoked, expired, or its password changed: the grant will never work again. It is
+            // dropped, unless a connect or the end of the session changed it meanwhile, so the
+            // session stops listing it and later refreshes answer not_connected at once instead
+            // of asking the provider again.
+            Err(e) if e.is_dead_grant() => {
+                if self.generation(id) == generation {
+                    console_warn!("mailconnect: {id}'s grant is dead at the provider; dropped");
+                    self.forget(id).await?;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         if self.generation(id) != generation {
             // The session ended, or the connector was disconnected or connected again, meanwhile:
             // do not bring the old grant back. If nothing replaced it, nobody holds the new
