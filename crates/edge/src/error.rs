@@ -57,6 +57,13 @@ pub enum EdgeError {
         /// Seconds until the client's window ends.
         retry_after: u64,
     },
+    /// Too many failed code exchanges from this client, or for the connector as a whole; it may
+    /// try again after this many seconds.
+    #[error("too many failed sign-ins: try again in {retry_after} s")]
+    TooManyExchanges {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// An app-token call for a connector that serves browsers.
     #[error("this connector does not issue app tokens (its grant is authorization_code)")]
     AppTokensNotEnabled,
@@ -111,7 +118,7 @@ impl EdgeError {
             EdgeError::SessionExpired => "session_expired",
             EdgeError::NotConnected => "not_connected",
             EdgeError::ApiKey => "invalid_api_key",
-            EdgeError::TooManyFailures { .. } => "too_many_requests",
+            EdgeError::TooManyFailures { .. } | EdgeError::TooManyExchanges { .. } => "too_many_requests",
             EdgeError::AppTokensNotEnabled => "app_tokens_not_enabled",
             EdgeError::Config { .. } => "configuration_error",
             EdgeError::Unreachable(_) => "upstream_unreachable",
@@ -135,7 +142,7 @@ impl EdgeError {
             | EdgeError::BadRequest(_)
             | EdgeError::UnknownConnector => Action::None,
             EdgeError::RedirectUri | EdgeError::Config { .. } | EdgeError::ApiKey | EdgeError::AppTokensNotEnabled => Action::Configuration,
-            EdgeError::TooManyFailures { .. } => Action::Retry,
+            EdgeError::TooManyFailures { .. } | EdgeError::TooManyExchanges { .. } => Action::Retry,
             EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => Action::Reconnect,
             EdgeError::Unreachable(_) | EdgeError::Timeout | EdgeError::UpstreamStatus(_) | EdgeError::UpstreamMalformed(_) | EdgeError::Internal(_) => {
                 Action::Retry
@@ -167,7 +174,7 @@ impl EdgeError {
             EdgeError::TooLarge(_) => 413,
             EdgeError::BadRequest(_) | EdgeError::RedirectUri | EdgeError::AppTokensNotEnabled => 400,
             EdgeError::ApiKey => 401,
-            EdgeError::TooManyFailures { .. } => 429,
+            EdgeError::TooManyFailures { .. } | EdgeError::TooManyExchanges { .. } => 429,
             EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => 401,
             // The Worker cannot serve until an admin fixes it, and retrying will not help.
             EdgeError::Config { .. } => 503,
@@ -224,7 +231,7 @@ impl EdgeError {
         match self {
             // RFC 6750 §3: a 401 names the scheme it wants.
             EdgeError::ApiKey => Some(("www-authenticate", "Bearer realm=\"mailconnect\"".into())),
-            EdgeError::TooManyFailures { retry_after } => Some(("retry-after", retry_after.to_string())),
+            EdgeError::TooManyFailures { retry_after } | EdgeError::TooManyExchanges { retry_after } => Some(("retry-after", retry_after.to_string())),
             _ => None,
         }
     }
