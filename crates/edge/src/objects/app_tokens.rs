@@ -24,6 +24,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, State};
 use crate::config::{App, AppGrant, Config, Connector};
 use crate::error::EdgeError;
 use crate::grant::{self, client_credentials::client_credentials, password::password, Grant};
+use crate::limit::FailureWindows;
 use crate::routes::app_token::bearer;
 use crate::routes::parse;
 use crate::rpc::Answer;
@@ -32,8 +33,6 @@ use crate::single_flight::{Flight, SingleFlight};
 /// Bad keys a client may present per window before it is refused with 429.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW_SECONDS: u64 = 60;
-/// Beyond this many clients with failures, expired entries are dropped before adding one.
-const TRACKED_CLIENTS: usize = 10_000;
 /// After a definitive refusal (a wrong secret or mailbox password), the provider is not asked
 /// again for this long; each refusal in a row doubles it, up to [`BACKOFF_MAX_SECONDS`]. Entra's
 /// smart lockout locks a mailbox after about ten wrong passwords, and every relay call would
@@ -59,13 +58,6 @@ fn cache_key(connector: &Connector, app: &App) -> String {
         AppGrant::Password(mailbox) => mailbox.username.as_str(),
     };
     format!("{}\n{}\n{}\n{}\n{mailbox}", connector.id, connector.provider.token_url(), connector.client_id, connector.scopes)
-}
-
-/// Bad keys from one client in the current window.
-#[derive(Clone, Copy, Debug)]
-struct Failures {
-    since: u64,
-    count: u32,
 }
 
 /// The provider's last definitive refusal for one cache key, answered again until `until`.
@@ -96,14 +88,20 @@ struct Inner {
     /// The upstream request in progress per cache key, which every concurrent caller awaits.
     flights: SingleFlight<Result<Grant, EdgeError>>,
     /// By client.
-    failures: RefCell<HashMap<String, Failures>>,
+    failures: RefCell<FailureWindows>,
     /// By [`cache_key`]: a settings change redeploys, which restarts the object and clears it.
     refusals: RefCell<HashMap<String, Refusal>>,
 }
 
 impl DurableObject for AppTokens {
     fn new(_state: State, env: Env) -> Self {
-        let inner = Inner { env, tokens: RefCell::default(), flights: SingleFlight::default(), failures: RefCell::default(), refusals: RefCell::default() };
+        let inner = Inner {
+            env,
+            tokens: RefCell::default(),
+            flights: SingleFlight::default(),
+            failures: RefCell::new(FailureWindows::new(MAX_FAILURES, FAILURE_WINDOW_SECONDS)),
+            refusals: RefCell::default(),
+        };
         AppTokens { inner: Rc::new(inner) }
     }
 
@@ -126,9 +124,11 @@ impl AppTokens {
     async fn serve(&self, id: &str, client: &str, authorization: &str, body: &[u8]) -> Result<AppTokenResponse, EdgeError> {
         let config = Config::load(&self.inner.env)?;
         let (connector, app) = config.app_connector(id)?;
-        self.inner.check_failures(client, grant::now())?;
+        if let Some(retry_after) = self.inner.failures.borrow().wait(client, grant::now()) {
+            return Err(EdgeError::TooManyFailures { retry_after });
+        }
         if !app.api_keys.verify(bearer(authorization))? {
-            self.inner.record_failure(client.to_owned(), grant::now());
+            self.inner.failures.borrow_mut().record(client, grant::now());
             return Err(EdgeError::ApiKey);
         }
         // An empty body is `{}`: a token without XOAUTH2 strings.
@@ -189,33 +189,11 @@ impl AppTokens {
 }
 
 impl Inner {
-    /// Refuses a client that has used up its failures in the current window.
-    fn check_failures(&self, client: &str, now: u64) -> Result<(), EdgeError> {
-        match self.failures.borrow().get(client) {
-            Some(f) if f.count >= MAX_FAILURES && now < f.since + FAILURE_WINDOW_SECONDS => {
-                Err(EdgeError::TooManyFailures { retry_after: f.since + FAILURE_WINDOW_SECONDS - now })
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Backs off from the provider after a definitive refusal for `key`.
     fn refused(&self, key: String, error: EdgeError, now: u64) {
         let mut refusals = self.refusals.borrow_mut();
         let wait = refusals.get(&key).map_or(BACKOFF_SECONDS, |r| (r.wait * 2).min(BACKOFF_MAX_SECONDS));
         refusals.insert(key, Refusal { error, until: now + wait, wait });
-    }
-
-    fn record_failure(&self, client: String, now: u64) {
-        let mut failures = self.failures.borrow_mut();
-        if failures.len() >= TRACKED_CLIENTS {
-            failures.retain(|_, f| now < f.since + FAILURE_WINDOW_SECONDS);
-        }
-        let entry = failures.entry(client).or_insert(Failures { since: now, count: 0 });
-        if now >= entry.since + FAILURE_WINDOW_SECONDS {
-            *entry = Failures { since: now, count: 0 };
-        }
-        entry.count += 1;
     }
 }
 
