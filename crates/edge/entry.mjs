@@ -1,7 +1,7 @@
 // The Worker's entry module (wrangler.toml `main`): worker-build's output, with two changes.
 //
 // 1. workerd offers Workers RPC only to Durable Object classes that extend `DurableObject`, and
-//    worker-build 0.8.7 exports wasm-bindgen's plain classes. The Worker calls both of its
+//    worker-build 0.8.7 exports wasm-bindgen's plain classes. The Worker calls all of its
 //    objects over RPC (crates/edge/src/rpc.rs), so their classes are made to extend
 //    `DurableObject` here; their constructors stay wasm-bindgen's. workers-rs PR #726 would do
 //    this in worker-build.
@@ -12,9 +12,9 @@
 //    crate's panic flag is up a request goes the instance's way, whose proxy resets the module
 //    and clears the flag.
 import { DurableObject } from 'cloudflare:workers';
-import worker, { AppTokens, Session } from './build/index.js';
+import worker, { AppTokens, Exchanges, Session } from './build/index.js';
 
-for (const object of [AppTokens, Session]) {
+for (const object of [AppTokens, Exchanges, Session]) {
   Object.setPrototypeOf(object.prototype, DurableObject.prototype);
   Object.setPrototypeOf(object, DurableObject);
 }
@@ -28,4 +28,4 @@ export default {
   },
 };
 
-export { AppTokens, Session };
+export { AppTokens, Exchanges, Session };

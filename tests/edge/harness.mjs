@@ -69,7 +69,7 @@ export async function startEdge(options = {}) {
     // worker-build's index.js is an ES module, which Miniflare's default rules would read as CommonJS.
     modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: await compatibilityDate(),
-    durableObjects: { SESSIONS: { className: 'Session', useSQLite: true }, APP_TOKENS: { className: 'AppTokens', useSQLite: true } },
+    durableObjects: { SESSIONS: { className: 'Session', useSQLite: true }, APP_TOKENS: { className: 'AppTokens', useSQLite: true }, EXCHANGES: { className: 'Exchanges', useSQLite: true } },
     durableObjectsPersist: persistDir ?? false,
     bindings,
     log: new Log(process.env.MAILCONNECT_TEST_LOG ? LogLevel.DEBUG : LogLevel.NONE),

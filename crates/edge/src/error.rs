@@ -1,7 +1,7 @@
 //! The one error type of the Worker, and the one place where an error becomes a response.
 
 use mailconnect_core::contract::ErrorBody;
-use mailconnect_core::{Action, OAuthError};
+use mailconnect_core::{Action, OAuthError, OAuthErrorCode};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, console_warn, Headers, Response};
 
@@ -55,6 +55,13 @@ pub enum EdgeError {
     #[error("too many requests with a bad API key: try again in {retry_after} s")]
     TooManyFailures {
         /// Seconds until the client's window ends.
+        retry_after: u64,
+    },
+    /// Too many failed code exchanges from this client, or for the connector as a whole; it may
+    /// try again after this many seconds.
+    #[error("too many failed sign-ins: try again in {retry_after} s")]
+    TooManyExchanges {
+        /// Seconds until the window ends.
         retry_after: u64,
     },
     /// An app-token call for a connector that serves browsers.
@@ -111,7 +118,7 @@ impl EdgeError {
             EdgeError::SessionExpired => "session_expired",
             EdgeError::NotConnected => "not_connected",
             EdgeError::ApiKey => "invalid_api_key",
-            EdgeError::TooManyFailures { .. } => "too_many_requests",
+            EdgeError::TooManyFailures { .. } | EdgeError::TooManyExchanges { .. } => "too_many_requests",
             EdgeError::AppTokensNotEnabled => "app_tokens_not_enabled",
             EdgeError::Config { .. } => "configuration_error",
             EdgeError::Unreachable(_) => "upstream_unreachable",
@@ -135,13 +142,26 @@ impl EdgeError {
             | EdgeError::BadRequest(_)
             | EdgeError::UnknownConnector => Action::None,
             EdgeError::RedirectUri | EdgeError::Config { .. } | EdgeError::ApiKey | EdgeError::AppTokensNotEnabled => Action::Configuration,
-            EdgeError::TooManyFailures { .. } => Action::Retry,
+            EdgeError::TooManyFailures { .. } | EdgeError::TooManyExchanges { .. } => Action::Retry,
             EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => Action::Reconnect,
             EdgeError::Unreachable(_) | EdgeError::Timeout | EdgeError::UpstreamStatus(_) | EdgeError::UpstreamMalformed(_) | EdgeError::Internal(_) => {
                 Action::Retry
             }
             EdgeError::Provider { status, error } => error.action(Some(*status)),
         }
+    }
+
+    /// Whether the provider refused for good: an OAuth error that no retry of the same request
+    /// can fix (a dead grant, a wrong secret or password), as opposed to throttling, outages and
+    /// timeouts.
+    pub(crate) fn is_definitive(&self) -> bool {
+        matches!(self, EdgeError::Provider { status: 400..=499, .. }) && !matches!(self, EdgeError::Provider { status: 429, .. }) && !self.action().retryable()
+    }
+
+    /// Whether the provider declared the grant itself dead (RFC 6749 §5.2 `invalid_grant`:
+    /// revoked, expired, or its user's password changed), for good: only a new sign-in helps.
+    pub(crate) fn is_dead_grant(&self) -> bool {
+        matches!(self, EdgeError::Provider { error, .. } if error.error == OAuthErrorCode::InvalidGrant) && self.is_definitive()
     }
 
     /// Our HTTP status. Upstream trouble is a 502/504 (or the provider's 429), never our 500.
@@ -154,7 +174,7 @@ impl EdgeError {
             EdgeError::TooLarge(_) => 413,
             EdgeError::BadRequest(_) | EdgeError::RedirectUri | EdgeError::AppTokensNotEnabled => 400,
             EdgeError::ApiKey => 401,
-            EdgeError::TooManyFailures { .. } => 429,
+            EdgeError::TooManyFailures { .. } | EdgeError::TooManyExchanges { .. } => 429,
             EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => 401,
             // The Worker cannot serve until an admin fixes it, and retrying will not help.
             EdgeError::Config { .. } => 503,
@@ -211,7 +231,7 @@ impl EdgeError {
         match self {
             // RFC 6750 §3: a 401 names the scheme it wants.
             EdgeError::ApiKey => Some(("www-authenticate", "Bearer realm=\"mailconnect\"".into())),
-            EdgeError::TooManyFailures { retry_after } => Some(("retry-after", retry_after.to_string())),
+            EdgeError::TooManyFailures { retry_after } | EdgeError::TooManyExchanges { retry_after } => Some(("retry-after", retry_after.to_string())),
             _ => None,
         }
     }
@@ -257,7 +277,6 @@ impl From<worker::Error> for EdgeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailconnect_core::OAuthErrorCode;
 
     fn provider(status: u16, code: &str, codes: Vec<u32>) -> EdgeError {
         let mut error = OAuthError::new(OAuthErrorCode::parse(code));
@@ -285,6 +304,19 @@ mod tests {
         let throttled = provider(400, "invalid_request", vec![90055]);
         assert_eq!((throttled.status(), throttled.action()), (502, Action::Retry));
         assert!(secret.description().contains("client secret"));
+    }
+
+    #[test]
+    fn only_provider_refusals_no_retry_can_fix_are_definitive() {
+        let revoked = provider(400, "invalid_grant", vec![70008]);
+        assert!(revoked.is_definitive() && revoked.is_dead_grant());
+        let secret = provider(401, "invalid_client", vec![7000215]);
+        assert!(secret.is_definitive() && !secret.is_dead_grant(), "a wrong client secret is the admin's, not the user's grant");
+        for transient in
+            [provider(503, "temporarily_unavailable", vec![]), provider(429, "invalid_grant", vec![]), EdgeError::Timeout, EdgeError::UpstreamStatus(500)]
+        {
+            assert!(!transient.is_definitive() && !transient.is_dead_grant(), "{transient}");
+        }
     }
 
     #[test]

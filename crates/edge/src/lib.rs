@@ -10,14 +10,17 @@
 //! mailbox where a connector enables it) from `POST /oauth/connectors/{id}/app-token` with an
 //! API key; the connector's [`AppTokens`] Durable Object caches them.
 //!
-//! The Worker calls both objects over Workers RPC, which needs the entry module
+//! Failed code exchanges are counted per connector by its [`Exchanges`] Durable Object, which
+//! holds junk codes back from the provider.
+//!
+//! The Worker calls its objects over Workers RPC, which needs the entry module
 //! `crates/edge/entry.mjs` (wrangler.toml's `main`) in front of worker-build's output; that
 //! module also calls [`fetch`] without a per-request entrypoint instance.
 //!
 //! Settings are documented in `wrangler.toml` and `.dev.vars.example`.
 //!
 //! The code is laid out by what it does: `routes/` has every handler (one module per route
-//! family), `objects/` the two Durable Objects, `grant/` the provider calls (one module per
+//! family), `objects/` the Durable Objects, `grant/` the provider calls (one module per
 //! grant, all through one path to the token endpoint), `config` the settings, and this file the
 //! fetch handler and the route table.
 //!
@@ -42,6 +45,7 @@ mod cors;
 mod crypto;
 mod error;
 mod grant;
+mod limit;
 mod objects;
 mod routes;
 mod rpc;
@@ -55,6 +59,7 @@ use worker::{Env, Request, Response, Router};
 
 pub use error::EdgeError;
 pub use objects::app_tokens::AppTokens;
+pub use objects::exchanges::Exchanges;
 pub use objects::session::Session;
 
 use crate::config::Config;

@@ -24,6 +24,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, State};
 use crate::config::{App, AppGrant, Config, Connector};
 use crate::error::EdgeError;
 use crate::grant::{self, client_credentials::client_credentials, password::password, Grant};
+use crate::limit::FailureWindows;
 use crate::routes::app_token::bearer;
 use crate::routes::parse;
 use crate::rpc::Answer;
@@ -32,8 +33,12 @@ use crate::single_flight::{Flight, SingleFlight};
 /// Bad keys a client may present per window before it is refused with 429.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW_SECONDS: u64 = 60;
-/// Beyond this many clients with failures, expired entries are dropped before adding one.
-const TRACKED_CLIENTS: usize = 10_000;
+/// After a definitive refusal (a wrong secret or mailbox password), the provider is not asked
+/// again for this long; each refusal in a row doubles it, up to [`BACKOFF_MAX_SECONDS`]. Entra's
+/// smart lockout locks a mailbox after about ten wrong passwords, and every relay call would
+/// otherwise be one.
+const BACKOFF_SECONDS: u64 = 60;
+const BACKOFF_MAX_SECONDS: u64 = 3600;
 /// An address is at most 64 + 1 + 255 characters (RFC 5321 §4.5.3.1).
 const MAX_USER_LEN: usize = 320;
 
@@ -55,11 +60,13 @@ fn cache_key(connector: &Connector, app: &App) -> String {
     format!("{}\n{}\n{}\n{}\n{mailbox}", connector.id, connector.provider.token_url(), connector.client_id, connector.scopes)
 }
 
-/// Bad keys from one client in the current window.
-#[derive(Clone, Copy, Debug)]
-struct Failures {
-    since: u64,
-    count: u32,
+/// The provider's last definitive refusal for one cache key, answered again until `until`.
+#[derive(Debug)]
+struct Refusal {
+    error: EdgeError,
+    until: u64,
+    /// The wait that set `until`; the next refusal doubles it.
+    wait: u64,
 }
 
 /// One connector's app token, kept in memory only, and its callers' failed keys.
@@ -81,12 +88,20 @@ struct Inner {
     /// The upstream request in progress per cache key, which every concurrent caller awaits.
     flights: SingleFlight<Result<Grant, EdgeError>>,
     /// By client.
-    failures: RefCell<HashMap<String, Failures>>,
+    failures: RefCell<FailureWindows>,
+    /// By [`cache_key`]: a settings change redeploys, which restarts the object and clears it.
+    refusals: RefCell<HashMap<String, Refusal>>,
 }
 
 impl DurableObject for AppTokens {
     fn new(_state: State, env: Env) -> Self {
-        let inner = Inner { env, tokens: RefCell::default(), flights: SingleFlight::default(), failures: RefCell::default() };
+        let inner = Inner {
+            env,
+            tokens: RefCell::default(),
+            flights: SingleFlight::default(),
+            failures: RefCell::new(FailureWindows::new(MAX_FAILURES, FAILURE_WINDOW_SECONDS)),
+            refusals: RefCell::default(),
+        };
         AppTokens { inner: Rc::new(inner) }
     }
 
@@ -109,9 +124,11 @@ impl AppTokens {
     async fn serve(&self, id: &str, client: &str, authorization: &str, body: &[u8]) -> Result<AppTokenResponse, EdgeError> {
         let config = Config::load(&self.inner.env)?;
         let (connector, app) = config.app_connector(id)?;
-        self.inner.check_failures(client, grant::now())?;
+        if let Some(retry_after) = self.inner.failures.borrow().wait(client, grant::now()) {
+            return Err(EdgeError::TooManyFailures { retry_after });
+        }
         if !app.api_keys.verify(bearer(authorization))? {
-            self.inner.record_failure(client.to_owned(), grant::now());
+            self.inner.failures.borrow_mut().record(client, grant::now());
             return Err(EdgeError::ApiKey);
         }
         // An empty body is `{}`: a token without XOAUTH2 strings.
@@ -122,7 +139,12 @@ impl AppTokens {
         let cached = self.inner.tokens.borrow().get(&key).filter(|g| g.is_fresh(now, connector.expiry_margin)).cloned();
         let grant = match cached {
             Some(grant) => grant,
-            None => self.flight(&config, id, key).await?,
+            None => {
+                if let Some(refusal) = self.inner.refusals.borrow().get(&key).filter(|r| now < r.until) {
+                    return Err(refusal.error.clone());
+                }
+                self.flight(&config, id, key).await?
+            }
         };
         let now = grant::now();
         let token = grant.access_token.expose();
@@ -149,37 +171,29 @@ impl AppTokens {
         let (inner, config, id, key_owned) = (self.inner.clone(), config.clone(), id.to_owned(), key.clone());
         self.inner.flights.join(&key, move || async move {
             let (connector, app) = config.app_connector(&id)?;
-            let grant = match &app.grant {
-                AppGrant::ClientCredentials => client_credentials(connector).await?,
-                AppGrant::Password(mailbox) => password(connector, mailbox).await?,
+            let result = match &app.grant {
+                AppGrant::ClientCredentials => client_credentials(connector).await,
+                AppGrant::Password(mailbox) => password(connector, mailbox).await,
             };
-            inner.tokens.borrow_mut().insert(key_owned, grant.clone());
-            Ok(grant)
+            match &result {
+                Ok(grant) => {
+                    inner.refusals.borrow_mut().remove(&key_owned);
+                    inner.tokens.borrow_mut().insert(key_owned, grant.clone());
+                }
+                Err(e) if e.is_definitive() => inner.refused(key_owned, e.clone(), grant::now()),
+                Err(_) => {}
+            }
+            result
         })
     }
 }
 
 impl Inner {
-    /// Refuses a client that has used up its failures in the current window.
-    fn check_failures(&self, client: &str, now: u64) -> Result<(), EdgeError> {
-        match self.failures.borrow().get(client) {
-            Some(f) if f.count >= MAX_FAILURES && now < f.since + FAILURE_WINDOW_SECONDS => {
-                Err(EdgeError::TooManyFailures { retry_after: f.since + FAILURE_WINDOW_SECONDS - now })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn record_failure(&self, client: String, now: u64) {
-        let mut failures = self.failures.borrow_mut();
-        if failures.len() >= TRACKED_CLIENTS {
-            failures.retain(|_, f| now < f.since + FAILURE_WINDOW_SECONDS);
-        }
-        let entry = failures.entry(client).or_insert(Failures { since: now, count: 0 });
-        if now >= entry.since + FAILURE_WINDOW_SECONDS {
-            *entry = Failures { since: now, count: 0 };
-        }
-        entry.count += 1;
+    /// Backs off from the provider after a definitive refusal for `key`.
+    fn refused(&self, key: String, error: EdgeError, now: u64) {
+        let mut refusals = self.refusals.borrow_mut();
+        let wait = refusals.get(&key).map_or(BACKOFF_SECONDS, |r| (r.wait * 2).min(BACKOFF_MAX_SECONDS));
+        refusals.insert(key, Refusal { error, until: now + wait, wait });
     }
 }
 

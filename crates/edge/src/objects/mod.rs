@@ -4,4 +4,6 @@
 #[allow(missing_docs)]
 pub(crate) mod app_tokens;
 #[allow(missing_docs)]
+pub(crate) mod exchanges;
+#[allow(missing_docs)]
 pub(crate) mod session;

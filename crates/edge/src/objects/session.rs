@@ -20,7 +20,7 @@ use mailconnect_core::SessionId;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::CryptoKey;
-use worker::{console_error, durable_object, DurableObject, Env, Request, Response, ScheduledTime, State};
+use worker::{console_error, console_warn, durable_object, DurableObject, Env, Request, Response, ScheduledTime, State};
 
 use crate::config::Config;
 use crate::crypto;
@@ -120,6 +120,10 @@ struct Inner {
     grants: RefCell<HashMap<String, Grant>>,
     /// Bumped by connect and disconnect, so a refresh that overlapped one does not write back.
     generations: RefCell<HashMap<String, u64>>,
+    /// The session's own generation, bumped by [`Inner::end`]: a refresh that spans the end of
+    /// the session (even one in an object that restarted, and so knows no per-connector
+    /// generation) never writes its grant back after the storage was deleted.
+    epoch: Cell<u64>,
     /// The refresh in progress per connector, which every concurrent caller awaits.
     flights: SingleFlight<Result<Grant, EdgeError>>,
 }
@@ -133,6 +137,7 @@ impl DurableObject for Session {
             key: RefCell::new(None),
             grants: RefCell::default(),
             generations: RefCell::default(),
+            epoch: Cell::new(0),
             flights: SingleFlight::default(),
         };
         Session { inner: Rc::new(inner) }
@@ -200,9 +205,7 @@ impl Session {
             }),
             None => None,
         };
-        inner.bump_generation(id);
-        inner.grants.borrow_mut().remove(id);
-        inner.state.storage().delete(&record_key(id)).await?;
+        inner.forget(id).await?;
         if let Some(grant) = revocable {
             inner.revoke_later(config, id, grant);
         }
@@ -291,9 +294,7 @@ impl Inner {
         storage.delete_all().await?;
         self.meta.set(Some(None));
         self.grants.borrow_mut().clear();
-        for generation in self.generations.borrow_mut().values_mut() {
-            *generation += 1;
-        }
+        self.epoch.set(self.epoch.get() + 1);
         Ok(())
     }
 
@@ -301,8 +302,17 @@ impl Inner {
         *self.generations.borrow_mut().entry(id.to_owned()).or_default() += 1;
     }
 
-    fn generation(&self, id: &str) -> u64 {
-        self.generations.borrow().get(id).copied().unwrap_or_default()
+    /// What a refresh of `id` must find unchanged to write back: the session's generation and
+    /// the connector's.
+    fn generation(&self, id: &str) -> (u64, u64) {
+        (self.epoch.get(), self.generations.borrow().get(id).copied().unwrap_or_default())
+    }
+
+    /// Forgets `id`'s grant, in memory and in storage; a refresh in flight does not bring it back.
+    async fn forget(&self, id: &str) -> Result<(), EdgeError> {
+        self.bump_generation(id);
+        self.grants.borrow_mut().remove(id);
+        Ok(self.state.storage().delete(&record_key(id)).await.map(|_| ())?)
     }
 
     async fn key(&self, config: &Config, handle: &SessionId) -> Result<CryptoKey, EdgeError> {
@@ -368,16 +378,31 @@ impl Inner {
             return Ok(current);
         }
         let generation = self.generation(id);
-        let fresh = refresh::refresh(connector, &current).await?;
+        let fresh = match refresh::refresh(connector, &current).await {
+            Ok(fresh) => fresh,
+            // Revoked, expired, or its password changed: the grant will never work again. It is
+            // dropped, unless a connect or the end of the session changed it meanwhile, so the
+            // session stops listing it and later refreshes answer not_connected at once instead
+            // of asking the provider again.
+            Err(e) if e.is_dead_grant() => {
+                if self.generation(id) == generation {
+                    console_warn!("mailconnect: {id}'s grant is dead at the provider; dropped");
+                    self.forget(id).await?;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         if self.generation(id) != generation {
-            // Disconnected or connected again meanwhile: do not bring the old grant back. If
-            // nothing replaced it, nobody holds the new refresh token (a strict-rotation provider
-            // revoked the one disconnect did), so it is revoked too. Not after a new connect: a
+            // The session ended, or the connector was disconnected or connected again, meanwhile:
+            // do not bring the old grant back. If nothing replaced it, nobody holds the new
+            // refresh token (a strict-rotation provider revoked the one disconnect did), so it is
+            // revoked too. Not after a new connect: a
             // provider may revoke more than the one grant.
             if !self.grants.borrow().contains_key(id) && connector.provider.revocation_url().is_some() {
                 self.revoke_later(config, id, fresh);
             }
-            return Err(EdgeError::NotConnected);
+            return Err(if self.epoch.get() != generation.0 { EdgeError::SessionExpired } else { EdgeError::NotConnected });
         }
         // Persisted before any caller sees the new token: a rotated refresh token is never lost.
         self.store(config, handle, id, &fresh).await?;

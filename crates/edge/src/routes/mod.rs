@@ -16,24 +16,44 @@ use mailconnect_core::contract::SESSION_COOKIE;
 use mailconnect_core::encoding::base64_decode;
 use mailconnect_core::SessionId;
 use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::ReadableStreamDefaultReader;
 use worker::Request;
 
-use crate::error::EdgeError;
+use crate::error::{js_message, EdgeError};
 
 /// Request bodies are small JSON objects; a bigger declared length is refused unread.
 const BODY_LIMIT: usize = 8 * 1024;
 
-/// The body, at most [`BODY_LIMIT`] bytes.
+/// The body, at most [`BODY_LIMIT`] bytes. It is read from the stream chunk by chunk and
+/// refused as soon as it passes the cap, so a chunked request (which declares no length) is
+/// never buffered whole, neither by the runtime nor in wasm memory, which never shrinks.
 pub(crate) async fn read_body(req: &mut Request) -> Result<Vec<u8>, EdgeError> {
     let declared = req.headers().get("content-length")?.and_then(|n| n.parse::<usize>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT) {
         return Err(EdgeError::TooLarge(BODY_LIMIT));
     }
-    let bytes = req.bytes().await?;
-    if bytes.len() > BODY_LIMIT {
-        return Err(EdgeError::TooLarge(BODY_LIMIT));
+    let Some(stream) = req.inner().body() else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut body = Vec::new();
+    loop {
+        // A client that drops the connection mid-body makes the read fail.
+        let unreadable = |e: JsValue| EdgeError::BadRequest(format!("the body could not be read: {}", js_message(&e)));
+        let chunk = JsFuture::from(reader.read()).await.map_err(unreadable)?;
+        if js_sys::Reflect::get(&chunk, &"done".into()).map_err(unreadable)?.is_truthy() {
+            return Ok(body);
+        }
+        let bytes: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(unreadable)?.unchecked_into();
+        if body.len() + bytes.length() as usize > BODY_LIMIT {
+            // The rest is never read: the runtime drops it with the connection's request.
+            let _ = reader.cancel();
+            return Err(EdgeError::TooLarge(BODY_LIMIT));
+        }
+        body.extend_from_slice(&bytes.to_vec());
     }
-    Ok(bytes)
 }
 
 /// A JSON body as the contract type `T`.

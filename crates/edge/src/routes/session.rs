@@ -6,7 +6,9 @@
 //! The cookie holds an unguessable handle (256 bits); the Worker addresses the session's object
 //! by a hash of it, so the handle itself is never stored, not even as an object name. A code and
 //! its redirect URI are checked here, before anything goes upstream: the redirect URI must be
-//! exactly one of the connector's (RFC 9700 §4.1.3 asks the same of the provider).
+//! exactly one of the connector's (RFC 9700 §4.1.3 asks the same of the provider). Failed
+//! exchanges are counted by the connector's [`Exchanges`](crate::Exchanges) object, which
+//! stops junk codes from reaching the provider beyond its limits.
 
 use std::rc::Rc;
 
@@ -16,13 +18,13 @@ use mailconnect_core::SessionId;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
-use worker::{Env, Request, Response, RouteContext};
+use worker::{console_error, Env, Request, Response, RouteContext};
 
 use super::{parse, read_body, session_cookie, session_handle};
 use crate::config::{Browser, Config};
 use crate::cors;
 use crate::crypto;
-use crate::error::EdgeError;
+use crate::error::{js_message, EdgeError};
 use crate::objects::session::Op;
 use crate::rpc;
 
@@ -39,9 +41,21 @@ pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Re
         Some(handle) => handle,
         None => SessionId::new(base64url(&crypto::random::<32>()?)),
     };
+    // Junk codes must not make us call the provider without end (see objects::exchanges).
+    // Without Cloudflare in front (local runs), every client is the same one.
+    let client = req.headers().get("cf-connecting-ip")?.unwrap_or_default();
+    let exchanges: ExchangesStub = rpc::stub(&ctx.env, "EXCHANGES", "Exchanges", &format!("exchanges/{}", connector.id))?;
+    exchanges.admit(&client).await?;
     // Valid UTF-8: it was just parsed as JSON.
     let request = String::from_utf8_lossy(&body);
     let mut response = call(&ctx.env, &handle, Op::Token, &connector.id, Some(&request)).await?;
+    // The request was checked above, so a 400 is the provider refusing the code or verifier.
+    if response.status_code() == 400 {
+        // Counted against the next exchange; this answer stays the provider's.
+        if let Err(e) = exchanges.call_exchanges(&client, true).await {
+            console_error!("mailconnect: a refused exchange was not counted: {}", js_message(&e));
+        }
+    }
     if response.status_code() == 200 {
         // Sent on every connect, so a session started again under an old handle gets a full lifetime.
         response.headers_mut().append("set-cookie", &session_cookie(handle.expose(), ctx.data.session_max))?;
@@ -102,6 +116,28 @@ async fn call(env: &Env, handle: &SessionId, op: Op, connector: &str, request: O
     let name = base64url(&Sha256::digest(format!("mailconnect/session/{}", handle.expose())));
     let stub: SessionStub = rpc::stub(env, "SESSIONS", "Session", &name)?;
     rpc::answered(stub.call(op, handle.expose(), connector, request)).await
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The Worker's view of an [`Exchanges`](crate::Exchanges) (over RPC, see [`rpc`]).
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type ExchangesStub;
+
+    /// [`Exchanges::call`](crate::Exchanges::call).
+    #[wasm_bindgen(method, catch, js_name = call)]
+    async fn call_exchanges(this: &ExchangesStub, client: &str, refused: bool) -> Result<JsValue, JsValue>;
+}
+
+impl ExchangesStub {
+    /// Fails with 429 while `client` (or the connector) has used up its failed exchanges.
+    async fn admit(&self, client: &str) -> Result<(), EdgeError> {
+        let wait = self.call_exchanges(client, false).await.map_err(|e| EdgeError::Internal(format!("a Durable Object call failed: {}", js_message(&e))))?;
+        match wait.as_f64() {
+            Some(seconds) if seconds > 0.0 => Err(EdgeError::TooManyExchanges { retry_after: seconds as u64 }),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[wasm_bindgen]
