@@ -1,65 +1,78 @@
-//! The [`AppTokens`] Durable Object: one per app-token connector, caching its app-only token.
+//! The [`AppTokens`] Durable Object: one per app-token connector, the single source of its
+//! app-only token.
 //!
-//! It checks the API key, serves the token from memory while it has more than
-//! `token_expiry_margin` left, and otherwise makes one upstream request however many callers
-//! are waiting for it.
+//! The Worker checks API keys and serves a still-fresh token from its isolate
+//! ([`crate::routes::app_token`]); it calls the object on a miss, and with every bad key. The
+//! object serves the token from memory while it has more than `token_expiry_margin` left, and
+//! otherwise makes one upstream request however many callers are waiting for it.
 //!
 //! # Security
-//! API keys are compared as in [`crate::api_key`]. Failed keys are counted per client in the
-//! object's memory: it is the one place every call for the connector passes, worldwide, so a
-//! client cannot multiply its budget by reaching many isolates, and no storage write is spent
-//! per failure (an object evicted for idleness has nobody left to limit). A cached token is filed
-//! under the connector, client, token endpoint, scope and mailbox, and never served for anything
-//! else.
+//! The object checks the API key again: it hands a token to nobody without one. Bad keys are
+//! counted per client in the object's memory: it is the one place every bad key for the
+//! connector passes, worldwide, so a client cannot multiply its budget by reaching many
+//! isolates, and no storage write is spent per failure (an object evicted for idleness has
+//! nobody left to limit). The count is consulted only for bad keys: a client with a valid key is
+//! served even from an address where others failed. A cached token is filed under the
+//! connector, client, token endpoint, scope and mailbox, and never served for anything else.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use mailconnect_core::contract::{AppTokenRequest, AppTokenResponse};
-use mailconnect_core::{xoauth2, xoauth2_pop3};
 use wasm_bindgen::prelude::*;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-use crate::config::{App, AppGrant, Config, Connector};
+use crate::config::{AppGrant, Config};
 use crate::error::EdgeError;
 use crate::grant::{self, client_credentials::client_credentials, password::password, Grant};
-use crate::routes::app_token::bearer;
-use crate::routes::parse;
+use crate::routes::app_token::{bearer, cache_key, response};
 use crate::rpc::Answer;
 use crate::single_flight::{Flight, SingleFlight};
 
 /// Bad keys a client may present per window before it is refused with 429.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW_SECONDS: u64 = 60;
-/// Beyond this many clients with failures, expired entries are dropped before adding one.
+/// At most this many clients are counted apart; beyond, after expired entries are dropped, new
+/// clients share one count (so rotating addresses cannot grow the map, nor escape the limit).
 const TRACKED_CLIENTS: usize = 10_000;
-/// An address is at most 64 + 1 + 255 characters (RFC 5321 §4.5.3.1).
-const MAX_USER_LEN: usize = 320;
-
-/// The mailbox for the XOAUTH2 strings: an address cannot hold control characters, and one
-/// would break the SASL string's `\x01` framing.
-fn check_user(user: String) -> Result<String, EdgeError> {
-    if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
-        return Err(EdgeError::BadRequest(format!("user must be a mailbox address of 1 to {MAX_USER_LEN} characters without control characters")));
-    }
-    Ok(user)
-}
-
-/// What a cached token is good for: the connector and everything that decides the token.
-fn cache_key(connector: &Connector, app: &App) -> String {
-    let mailbox = match &app.grant {
-        AppGrant::ClientCredentials => "",
-        AppGrant::Password(mailbox) => mailbox.username.as_str(),
-    };
-    format!("{}\n{}\n{}\n{}\n{mailbox}", connector.id, connector.provider.token_url(), connector.client_id, connector.scopes)
-}
+/// The shared count of clients beyond [`TRACKED_CLIENTS`].
+const OVERFLOW: &str = "overflow";
 
 /// Bad keys from one client in the current window.
 #[derive(Clone, Copy, Debug)]
-struct Failures {
+struct Window {
     since: u64,
     count: u32,
+}
+
+impl Window {
+    fn current(self, now: u64) -> bool {
+        now < self.since + FAILURE_WINDOW_SECONDS
+    }
+}
+
+/// Bad keys per client, at most [`TRACKED_CLIENTS`] + 1 entries.
+#[derive(Debug, Default)]
+struct Failures(HashMap<String, Window>);
+
+impl Failures {
+    /// Counts a bad key from `client`; refuses it with 429 when the client has used up its
+    /// failures in the current window.
+    fn record(&mut self, client: &str, now: u64) -> Result<(), EdgeError> {
+        if !self.0.contains_key(client) && self.0.len() >= TRACKED_CLIENTS {
+            self.0.retain(|_, w| w.current(now));
+        }
+        let client = if self.0.contains_key(client) || self.0.len() < TRACKED_CLIENTS { client } else { OVERFLOW };
+        let window = self.0.entry(client.to_owned()).or_insert(Window { since: now, count: 0 });
+        if !window.current(now) {
+            *window = Window { since: now, count: 0 };
+        }
+        if window.count >= MAX_FAILURES {
+            return Err(EdgeError::TooManyFailures { retry_after: window.since + FAILURE_WINDOW_SECONDS - now });
+        }
+        window.count += 1;
+        Ok(())
+    }
 }
 
 /// One connector's app token, kept in memory only, and its callers' failed keys.
@@ -80,8 +93,7 @@ struct Inner {
     tokens: RefCell<HashMap<String, Grant>>,
     /// The upstream request in progress per cache key, which every concurrent caller awaits.
     flights: SingleFlight<Result<Grant, EdgeError>>,
-    /// By client.
-    failures: RefCell<HashMap<String, Failures>>,
+    failures: RefCell<Failures>,
 }
 
 impl DurableObject for AppTokens {
@@ -98,50 +110,28 @@ impl DurableObject for AppTokens {
 
 #[wasm_bindgen]
 impl AppTokens {
-    /// The RPC method: an app token for `connector`, for the caller with `authorization` (the
-    /// request's header, or empty), named `client` for the failure count; `body` is the request's.
-    pub async fn call(&self, connector: String, client: String, authorization: String, body: js_sys::Uint8Array) -> Answer {
-        Answer::of(self.serve(&connector, &client, &authorization, &body.to_vec()).await)
+    /// The RPC method: `connector`'s app token (without SASL strings) for the caller with
+    /// `authorization` (the request's header, or empty), named `client` for the failure count.
+    pub async fn call(&self, connector: String, client: String, authorization: String) -> Answer {
+        Answer::of(self.serve(&connector, &client, &authorization).await)
     }
 }
 
 impl AppTokens {
-    async fn serve(&self, id: &str, client: &str, authorization: &str, body: &[u8]) -> Result<AppTokenResponse, EdgeError> {
+    async fn serve(&self, id: &str, client: &str, authorization: &str) -> Result<mailconnect_core::contract::AppTokenResponse, EdgeError> {
         let config = Config::load(&self.inner.env)?;
         let (connector, app) = config.app_connector(id)?;
-        self.inner.check_failures(client, grant::now())?;
         if !app.api_keys.verify(bearer(authorization))? {
-            self.inner.record_failure(client.to_owned(), grant::now());
+            self.inner.failures.borrow_mut().record(client, grant::now())?;
             return Err(EdgeError::ApiKey);
         }
-        // An empty body is `{}`: a token without XOAUTH2 strings.
-        let request: AppTokenRequest = if body.is_empty() { AppTokenRequest::default() } else { parse(body)? };
-        let user = request.user.map(check_user).transpose()?;
         let key = cache_key(connector, app);
-        let now = grant::now();
-        let cached = self.inner.tokens.borrow().get(&key).filter(|g| g.is_fresh(now, connector.expiry_margin)).cloned();
+        let cached = self.inner.tokens.borrow().get(&key).filter(|g| g.is_fresh(grant::now(), connector.expiry_margin)).cloned();
         let grant = match cached {
             Some(grant) => grant,
             None => self.flight(&config, id, key).await?,
         };
-        let now = grant::now();
-        let token = grant.access_token.expose();
-        let sasl = |build: fn(&str, &str) -> Result<String, mailconnect_core::CoreError>, user: &str| {
-            build(user, token).map_err(|_| EdgeError::UpstreamMalformed("the access token holds control characters".into()))
-        };
-        let (xoauth2, xoauth2_pop3) = match &user {
-            Some(user) => (Some(sasl(xoauth2, user)?), Some(sasl(xoauth2_pop3, user)?)),
-            None => (None, None),
-        };
-        Ok(AppTokenResponse {
-            access_token: grant.access_token.clone(),
-            token_type: "Bearer".into(),
-            expires_in: grant.expires_at.saturating_sub(now),
-            expires_at: grant.expires_at,
-            scope: grant.scope.clone(),
-            xoauth2,
-            xoauth2_pop3,
-        })
+        response(&grant, None)
     }
 
     /// Joins the upstream request in progress for `key`, or starts it.
@@ -159,39 +149,31 @@ impl AppTokens {
     }
 }
 
-impl Inner {
-    /// Refuses a client that has used up its failures in the current window.
-    fn check_failures(&self, client: &str, now: u64) -> Result<(), EdgeError> {
-        match self.failures.borrow().get(client) {
-            Some(f) if f.count >= MAX_FAILURES && now < f.since + FAILURE_WINDOW_SECONDS => {
-                Err(EdgeError::TooManyFailures { retry_after: f.since + FAILURE_WINDOW_SECONDS - now })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn record_failure(&self, client: String, now: u64) {
-        let mut failures = self.failures.borrow_mut();
-        if failures.len() >= TRACKED_CLIENTS {
-            failures.retain(|_, f| now < f.since + FAILURE_WINDOW_SECONDS);
-        }
-        let entry = failures.entry(client).or_insert(Failures { since: now, count: 0 });
-        if now >= entry.since + FAILURE_WINDOW_SECONDS {
-            *entry = Failures { since: now, count: 0 };
-        }
-        entry.count += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn users_with_control_characters_or_no_characters_are_refused() {
-        for bad in ["", "relay@contoso.dev\r\nQUIT", "a\u{1}b@contoso.dev", &"x".repeat(MAX_USER_LEN + 1)] {
-            assert!(matches!(check_user(bad.to_owned()), Err(EdgeError::BadRequest(_))), "{bad:?}");
+    fn a_client_is_refused_after_ten_bad_keys_until_its_window_ends() {
+        let mut failures = Failures::default();
+        for _ in 0..MAX_FAILURES {
+            failures.record("ip:203.0.113.7", 1000).unwrap();
         }
-        assert_eq!(check_user("relay@contoso.dev".into()).unwrap(), "relay@contoso.dev");
+        assert!(matches!(failures.record("ip:203.0.113.7", 1010), Err(EdgeError::TooManyFailures { retry_after: 50 })));
+        failures.record("ip:203.0.113.8", 1010).unwrap();
+        failures.record("ip:203.0.113.7", 1000 + FAILURE_WINDOW_SECONDS).unwrap();
+    }
+
+    #[test]
+    fn the_failure_map_is_bounded_and_clients_beyond_it_share_one_limit() {
+        let mut failures = Failures::default();
+        for i in 0..TRACKED_CLIENTS + 500 {
+            failures.record(&format!("ip:2001:db8:{i:x}::"), 1000).unwrap_or_else(|_| assert!(i >= TRACKED_CLIENTS + MAX_FAILURES as usize));
+        }
+        assert_eq!(failures.0.len(), TRACKED_CLIENTS + 1);
+        assert!(failures.record("ip:2001:db8:ffff::", 1001).is_err(), "a new address beyond the bound is limited all the same");
+        // Once the window has passed, expired entries make room again.
+        failures.record("ip:2001:db8:ffff::", 1000 + FAILURE_WINDOW_SECONDS).unwrap();
+        assert_eq!(failures.0.len(), 1);
     }
 }
