@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // Benchmark of the edge Worker: prints numbers, asserts nothing.
 //
-//   node scripts/bench-edge.mjs [--runs N] [--miniflare] [--health-only]
+//   node scripts/bench-edge.mjs [--runs N] [--miniflare] [--health-only] [--app-token-only]
 //
 // Needs the built Worker (scripts/build-edge.sh). Starts the local stack (tests/support/stack.mjs:
 // the Entra-like OAuth server and `wrangler dev` with wrangler.toml) on free loopback ports,
 // measures, and stops everything it started. With --miniflare it also measures the same build in
 // workerd through Miniflare, without wrangler dev's proxy hop. With --health-only it times only
 // /oauth/health beside the JavaScript Worker (below), three times N rounds, on Workers that have
-// served nothing else: the finest comparison of the two per-request entries.
+// served nothing else: the finest comparison of the two per-request entries. With
+// --app-token-only it times only app-token cache hits side by side with the JavaScript Worker:
+// p50 over N rounds and req/s at 16 concurrent clients.
 //
 // Printed: the Worker's wasm and JS size (gzip -9); p50/p99 latency (sequential requests over
 // one keep-alive connection) and req/s (concurrent clients) of /oauth/health, the token exchange
@@ -21,7 +23,9 @@
 // wrangler dev, and health and refresh are timed on both in alternation: one call to each per
 // round, so all see the same load. The reference's refreshes (cached, and going upstream beside
 // the direct call) are timed twice: calling its Durable Object with fetch, as a straightforward
-// Worker does, and over Workers RPC, as ours does.
+// Worker does, and over Workers RPC, as ours does. App-token hits are timed side by side too,
+// and their throughput at 16 concurrent clients: both Workers check the API key and serve a
+// still-fresh token from the isolate.
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,11 +39,18 @@ import { defaultConnectors, edgeClient, startEdge } from '../tests/edge/harness.
 import { randomBytes } from 'node:crypto';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '1000' }, miniflare: { type: 'boolean', default: false }, 'health-only': { type: 'boolean', default: false } },
+  options: {
+    runs: { type: 'string', default: '1000' },
+    miniflare: { type: 'boolean', default: false },
+    'health-only': { type: 'boolean', default: false },
+    'app-token-only': { type: 'boolean', default: false },
+  },
 });
 const RUNS = Number(values.runs);
 const UPSTREAM_RUNS = Math.max(50, Math.floor(RUNS / 5));
 const CONCURRENCY = 8;
+/** Mail servers and relays asking for app tokens at once. */
+const APP_CONCURRENCY = 16;
 const REFERENCE = { health: 2.2, cached: 3.0, upstreamAdded: 10 };
 
 function percentile(sorted, p) {
@@ -189,6 +200,10 @@ async function measure(name, url, origin, oauth, app) {
 // sealed (AES-256-GCM, an HKDF key of SESSION_KEY and the handle) and stored before the answer;
 // `POST /seed` gives a session a refresh token from a sign-in for that measurement. With `?rpc`
 // the refresh calls the object's `refresh` method over Workers RPC instead of its `fetch`.
+// App tokens: the Worker checks the API key (HMAC tags compared in constant time, as ours does),
+// serves a token still good beyond the margin from the isolate, and on a miss asks the
+// connector's AppTokens object over RPC, which gets one at the provider (client credentials,
+// HTTP Basic) one call at a time; the answer carries the XOAUTH2 strings for the user.
 const REFERENCE_WORKER = `
 import { DurableObject } from 'cloudflare:workers';
 const COOKIE = '__Host-mailconnect-session';
@@ -198,6 +213,52 @@ const json = (body, status = 200) => jsonText(JSON.stringify(body), status);
 const error = (status, code) => json({ error: code, error_description: code, action: 'none', retryable: false }, status);
 const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
 const sessionName = async (handle) => b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode('mailconnect/session/' + handle)));
+
+export class AppTokens extends DurableObject {
+  async token() {
+    const now = Math.floor(Date.now() / 1000);
+    if (!(this.grant?.expires_at - 300 > now)) {
+      this.flight ??= this.upstream().finally(() => { this.flight = undefined; });
+      this.grant = await this.flight;
+    }
+    return this.grant;
+  }
+  async upstream() {
+    const response = await fetch(this.env.TOKEN_URL, {
+      method: 'POST',
+      headers: { authorization: 'Basic ' + btoa(this.env.DAEMON_ID + ':' + this.env.DAEMON_SECRET), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'https://outlook.office365.com/.default' }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error);
+    return { access_token: body.access_token, expires_at: Math.floor(Date.now() / 1000) + body.expires_in, scope: body.scope };
+  }
+}
+
+let macKey;
+const tag = async (text) => new Uint8Array(await crypto.subtle.sign('HMAC', macKey, new TextEncoder().encode(text)));
+let appToken;
+async function appTokenRoute(req, env) {
+  if (req.headers.get('origin')) return error(403, 'invalid_origin');
+  const body = await req.text();
+  if (body.length > 8192) return error(413, 'too_large');
+  macKey ??= await crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const auth = req.headers.get('authorization') ?? '';
+  const presented = await tag(auth.toLowerCase().startsWith('bearer ') ? auth.slice(7).trim() : '');
+  if (!crypto.subtle.timingSafeEqual(presented, await tag(env.APP_API_KEY))) return error(401, 'invalid_api_key');
+  let parsed;
+  try { parsed = body ? JSON.parse(body) : {}; } catch { return error(400, 'invalid_request'); }
+  const user = parsed.user;
+  if (user !== undefined && (typeof user !== 'string' || !user || user.length > 320 || /[\\x00-\\x1f\\x7f]/.test(user))) return error(400, 'invalid_request');
+  const now = Math.floor(Date.now() / 1000);
+  if (!(appToken?.expires_at - 300 > now)) appToken = await env.APP_TOKENS.getByName('app-tokens/smtp-relay').token();
+  const answer = { access_token: appToken.access_token, token_type: 'Bearer', expires_in: appToken.expires_at - now, expires_at: appToken.expires_at, scope: appToken.scope };
+  if (user) {
+    answer.xoauth2 = btoa('user=' + user + '\\x01auth=Bearer ' + appToken.access_token + '\\x01\\x01');
+    answer.xoauth2_pop3 = 'AUTH XOAUTH2\\r\\n' + answer.xoauth2;
+  }
+  return json(answer);
+}
 
 export class Session extends DurableObject {
   grants = new Map();
@@ -298,6 +359,7 @@ export default {
     if (path === '/oauth/health' && req.method === 'GET') response = json({ status: 'ok' });
     // ?rpc: the same route, calling the object over RPC.
     else if (match && req.method === 'POST') response = await refresh(req, env, match[1], url.searchParams.has('rpc'));
+    else if (path === '/oauth/connectors/smtp-relay/app-token' && req.method === 'POST') response = await appTokenRoute(req, env);
     else if (path === '/seed' && req.method === 'POST') {
       const { handle, id, refresh_token } = await req.json();
       await env.SESSIONS.getByName(await sessionName(handle)).seed(handle, id, refresh_token);
@@ -318,7 +380,7 @@ export default {
 
 /** The reference Worker under wrangler dev on a free port, allowing `origin`, refreshing at
  * `oauth` as the teams connector; stopped with stop(). */
-async function startReference(origin, oauth) {
+async function startReference(origin, oauth, appApiKey) {
   const dir = join(REPO, '.wrangler', 'bench-reference');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -330,8 +392,10 @@ async function startReference(origin, oauth) {
     `[vars]\nALLOWED_ORIGINS = ${JSON.stringify(origin)}\nSESSION_KEY = ${JSON.stringify(randomBytes(32).toString('base64'))}\n` +
     `TOKEN_URL = ${JSON.stringify(oauth.tokenUrl('organizations'))}\nSCOPE = ${JSON.stringify(TEAMS_SCOPE)}\n` +
     `CLIENT_ID = ${JSON.stringify(oauth.clients.secret.id)}\nCLIENT_SECRET = ${JSON.stringify(oauth.clients.secret.secret)}\n` +
+    `DAEMON_ID = ${JSON.stringify(oauth.clients.daemon.id)}\nDAEMON_SECRET = ${JSON.stringify(oauth.clients.daemon.secret)}\nAPP_API_KEY = ${JSON.stringify(appApiKey)}\n` +
     `[assets]\ndirectory = ${JSON.stringify(join(REPO, 'www'))}\nrun_worker_first = ["/oauth/*"]\n` +
-    '[[durable_objects.bindings]]\nname = "SESSIONS"\nclass_name = "Session"\n[[migrations]]\ntag = "v1"\nnew_sqlite_classes = ["Session"]\n');
+    '[[durable_objects.bindings]]\nname = "SESSIONS"\nclass_name = "Session"\n[[durable_objects.bindings]]\nname = "APP_TOKENS"\nclass_name = "AppTokens"\n' +
+    '[[migrations]]\ntag = "v1"\nnew_sqlite_classes = ["Session", "AppTokens"]\n');
   const port = await freePort();
   const child = spawn(process.execPath, [join(REPO, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--config', join(dir, 'wrangler.toml'),
     '--ip', '127.0.0.1', '--port', String(port), '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'warn'], {
@@ -385,6 +449,31 @@ async function paired(n, calls, warmup = 20) {
     t.sort((a, b) => a - b);
     return [name, { p50: percentile(t, 50), p99: percentile(t, 99) }];
   }));
+}
+
+/** App-token cache hits of our Worker (`url`) and the reference side by side: p50 over `RUNS`
+ * rounds, then req/s with APP_CONCURRENCY clients, each Worker alone in turn. */
+async function compareAppToken(url, reference, oauth, apiKey) {
+  oauth.setMode({ accessTokenTtl: 3600 });
+  const call = (base) => () => ok(fetch(`${base}/oauth/connectors/smtp-relay/app-token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ user: 'relay@contoso.dev' }),
+  }));
+  const t = await paired(RUNS, { ours: call(url), js: call(reference.url) });
+  const rps = { ours: [], js: [] };
+  for (let i = 0; i < 3; i++) {
+    rps.ours.push(await throughput(RUNS, APP_CONCURRENCY, call(url)));
+    rps.js.push(await throughput(RUNS, APP_CONCURRENCY, call(reference.url)));
+  }
+  const median = (list) => list.sort((a, b) => a - b)[1];
+  return { ours: { ...t.ours, rps: median(rps.ours) }, js: { ...t.js, rps: median(rps.js) } };
+}
+
+function printAppToken(a) {
+  console.log(`app-token hit, side by side (${RUNS} rounds; req/s at ${APP_CONCURRENCY} concurrent clients, median of 3):`);
+  console.log(`  this Worker       p50 ${a.ours.p50.toFixed(2)} ms (p99 ${a.ours.p99.toFixed(1)}), ${a.ours.rps.toFixed(0)} req/s`);
+  console.log(`  JS, same design   p50 ${a.js.p50.toFixed(2)} ms (p99 ${a.js.p99.toFixed(1)}), ${a.js.rps.toFixed(0)} req/s`);
 }
 
 /** A health check of the Worker at `base`. */
@@ -442,10 +531,12 @@ const stack = await startStack({ accessTokenTtl: 60 });
 let results;
 let sideBySide;
 try {
-  const reference = await startReference(stack.url, stack.oauth);
+  const reference = await startReference(stack.url, stack.oauth, stack.appApiKey);
   try {
     const url = stack.url.replace('localhost', '127.0.0.1');
-    if (values['health-only']) {
+    if (values['app-token-only']) {
+      printAppToken(await compareAppToken(url, reference, stack.oauth, stack.appApiKey));
+    } else if (values['health-only']) {
       for (let i = 0; i < 3; i++) {
         const t = await paired(RUNS, { ours: health(url), js: health(reference.url) });
         console.log(`health p50 side by side, ${RUNS} rounds: this Worker ${t.ours.p50.toFixed(3)} ms, JS same design ${t.js.p50.toFixed(3)} ms, difference ${(t.ours.p50 - t.js.p50).toFixed(3)} ms`);
@@ -454,6 +545,7 @@ try {
       results = await measure('wrangler dev (workerd behind wrangler\'s proxy), as the reference was measured', url, stack.url, stack.oauth,
         { connector: 'smtp-relay', apiKey: stack.appApiKey });
       sideBySide = await compare(url, stack.url, stack.oauth, reference);
+      sideBySide.appToken = await compareAppToken(url, reference, stack.oauth, stack.appApiKey);
     }
   } finally {
     await reference.stop();
@@ -461,7 +553,7 @@ try {
 } finally {
   await stack.stop();
 }
-if (values['health-only']) process.exit(0);
+if (values['health-only'] || values['app-token-only']) process.exit(0);
 const r = results;
 const ms = (n) => `${n.toFixed(2).padStart(8)} ms`;
 const cell = (t) => (t ? `${ms(t.p50)} (${t.p99.toFixed(1)})` : '').padEnd(22);
@@ -475,6 +567,7 @@ const added = (t) => ms(t.p50 - up.direct.p50).padEnd(22);
 console.log(`${'upstream refresh, added over direct'.padEnd(44)} ${added(up.ours)} ${added(up.fetch)} ${added(up.rpc)} ~${REFERENCE.upstreamAdded} ms`);
 console.log(`  (direct refresh ${up.direct.p50.toFixed(2)} ms p50, timed in the same rounds)`);
 console.log(`app-token p50: cache hit ${r['app-token hit via Worker'].p50.toFixed(2)} ms, cache miss ${r['app-token miss via Worker'].p50.toFixed(2)} ms (direct client credentials ${r['client credentials direct'].p50.toFixed(2)} ms)`);
+printAppToken(sideBySide.appToken);
 
 if (values.miniflare) {
   const apiKey = randomBytes(32).toString('base64url');

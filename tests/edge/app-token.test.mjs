@@ -1,7 +1,7 @@
 // POST /oauth/connectors/{id}/app-token: app-only tokens for mail servers, with an API key.
 // Client credentials by secret and by certificate, the resource owner password grant of a
 // service mailbox, the per-connector cache (hit, miss, margin, single flight), API keys (401,
-// same answer for unknown and wrong keys, rotation, 429 after repeated failures), browser calls
+// same answer for unknown and wrong keys, rotation, 429 after repeated failures for bad keys only), browser calls
 // refused, XOAUTH2 strings, and the `mailconnect` CLI against the running Worker.
 
 import { after, before, describe, test } from 'node:test';
@@ -171,7 +171,7 @@ describe('POST /oauth/connectors/{id}/app-token', () => {
     assert.equal(await upstreamCalls(edge.oauth), calls);
   });
 
-  test('ten bad keys from one client make it wait with 429 and Retry-After, even with the right key', async () => {
+  test('ten bad keys from one client make its bad keys wait with 429 and Retry-After; a valid key from the same address is still served', async () => {
     const attacker = { 'cf-connecting-ip': '203.0.113.7' };
     for (let i = 0; i < 10; i++) assert.equal((await appToken(edge, 'relay', { apiKey: key(), headers: attacker })).status, 401);
     const blocked = await appToken(edge, 'relay', { apiKey: key(), headers: attacker });
@@ -180,8 +180,18 @@ describe('POST /oauth/connectors/{id}/app-token', () => {
     assert.equal(blocked.body.retryable, true);
     const retryAfter = Number(blocked.headers.get('retry-after'));
     assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
-    assert.equal((await appToken(edge, 'relay', { apiKey: KEYS.relay, headers: attacker })).status, 429);
-    assert.equal((await appToken(edge, 'relay', { apiKey: KEYS.relay, headers: { 'cf-connecting-ip': '203.0.113.8' } })).status, 200, 'other clients are not affected');
+    // A relay behind the same address (a NAT, a shared host) holds a valid key: never locked out by its neighbour.
+    assert.equal((await appToken(edge, 'relay', { apiKey: KEYS.relay, headers: attacker })).status, 200, 'a valid key is never refused for failures');
+    assert.equal((await appToken(edge, 'relay', { apiKey: key(), headers: attacker })).status, 429, 'the bad keys still wait');
+    assert.equal((await appToken(edge, 'relay', { apiKey: key(), headers: { 'cf-connecting-ip': '203.0.113.8' } })).status, 401, 'other clients are not affected');
+  });
+
+  test('bad keys from rotating IPv6 addresses of one /64 count as one client', async () => {
+    for (let i = 1; i <= 10; i++) {
+      assert.equal((await appToken(edge, 'relay', { apiKey: key(), headers: { 'cf-connecting-ip': `2001:db8:77:1::${i.toString(16)}` } })).status, 401);
+    }
+    assert.equal((await appToken(edge, 'relay', { apiKey: key(), headers: { 'cf-connecting-ip': '2001:db8:77:1:ffff:1:2:3' } })).status, 429);
+    assert.equal((await appToken(edge, 'relay', { apiKey: key(), headers: { 'cf-connecting-ip': '2001:db8:77:2::1' } })).status, 401, 'the next /64 is another client');
   });
 
   test('a browser call (Origin header) is refused without CORS headers, even from an allowed origin', async () => {

@@ -96,9 +96,14 @@ export async function startEdge(options = {}) {
     if (persistDir) await rm(persistDir, { recursive: true, force: true });
   }
 
-  /** Stops workerd and starts it again on the same port: only persisted state survives. */
-  async function restart() {
+  /**
+   * Stops workerd and starts it again on the same port: only persisted state survives. `vars`
+   * change bindings from then on, as a new deployment would (`undefined` removes one).
+   */
+  async function restart(vars = {}) {
     await mf.dispose();
+    Object.assign(bindings, vars);
+    for (const [key, value] of Object.entries(vars)) if (value === undefined) delete bindings[key];
     mf = new Miniflare({ ...mfOptions, port: Number(new URL(url).port) });
     await mf.ready;
   }

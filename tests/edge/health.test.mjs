@@ -101,8 +101,8 @@ describe('settings', () => {
     assert.ok(body.error_description.startsWith(`setting ${setting}:`), body.error_description);
   }
 
-  test('a missing SESSION_KEY fails every request with an error naming it', async () => {
-    assertConfigurationError(await healthWith({ SESSION_KEY: undefined }), 'SESSION_KEY');
+  test('without SESSION_KEYS or SESSION_KEY every request fails with an error naming SESSION_KEYS', async () => {
+    assertConfigurationError(await healthWith({ SESSION_KEY: undefined }), 'SESSION_KEYS');
   });
 
   test('a short SESSION_KEY is refused without echoing it', async () => {

@@ -66,8 +66,8 @@ enum Command {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("output").args(["json", "pop3", "token"])))]
 struct AppTokenArgs {
-    /// The edge's base URL, e.g. https://mail.example.com/oauth.
-    #[arg(long, value_name = "URL")]
+    /// The edge's base URL, e.g. https://mail.example.com/oauth (http:// on loopback only).
+    #[arg(long, value_name = "URL", value_parser = edge_url)]
     edge: String,
     /// The connector's id in the edge's CONNECTORS.
     #[arg(long, value_name = "ID")]
@@ -105,8 +105,8 @@ enum SecurityArg {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("source").args(["edge", "token_stdin"]).required(true)))]
 struct DoctorArgs {
-    /// The edge's base URL, e.g. https://mail.example.com/oauth.
-    #[arg(long, value_name = "URL", requires = "connector")]
+    /// The edge's base URL, e.g. https://mail.example.com/oauth (http:// on loopback only).
+    #[arg(long, value_name = "URL", requires = "connector", value_parser = edge_url)]
     edge: Option<String>,
     /// The connector's id in the edge's CONNECTORS.
     #[arg(long, value_name = "ID", requires = "edge")]
@@ -159,6 +159,14 @@ struct MessageLinkArgs {
     /// The Message-ID, angle brackets optional.
     #[arg(long, value_name = "ID")]
     message_id: Option<String>,
+}
+
+/// `--edge`, without its trailing slashes: the API key goes there, so only over TLS, or in clear
+/// to a loopback address (the same rule as `--base`, core's [`Endpoint`]).
+fn edge_url(url: &str) -> Result<String, String> {
+    Endpoint::parse(url).map(|_| url.trim_end_matches('/').to_owned()).map_err(|_| {
+        "not an https:// URL (http:// only to localhost, 127.0.0.1 or ::1) without query or fragment: the API key would travel in clear".to_owned()
+    })
 }
 
 /// The link's URL, built by core (`MessageLink::to_url`), the format the browser module parses.
@@ -226,8 +234,7 @@ fn app_token(args: &AppTokenArgs) -> ExitCode {
         Ok(key) => key,
         Err(e) => return usage_error(&e),
     };
-    let edge = args.edge.trim_end_matches('/');
-    match app_token::request(edge, &args.connector, args.user.as_deref(), &api_key).and_then(|t| app_token::render(args.output(), &t)) {
+    match app_token::request(&args.edge, &args.connector, args.user.as_deref(), &api_key).and_then(|t| app_token::render(args.output(), &t)) {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS
@@ -250,7 +257,7 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
     };
     let source = match (&args.edge, &args.connector) {
         (Some(edge), Some(connector)) => match api_key() {
-            Ok(api_key) => doctor::Source::Edge { edge: edge.trim_end_matches('/').to_owned(), connector: connector.clone(), api_key },
+            Ok(api_key) => doctor::Source::Edge { edge: edge.clone(), connector: connector.clone(), api_key },
             Err(e) => return usage_error(&e),
         },
         _ => {
@@ -301,25 +308,45 @@ mod tests {
         };
         assert_eq!(
             (args.edge.as_str(), args.connector.as_str(), args.user.as_deref(), args.output()),
-            ("https://mail.example.com/oauth/", "smtp-relay", Some("relay@contoso.com"), Output::Xoauth2)
+            ("https://mail.example.com/oauth", "smtp-relay", Some("relay@contoso.com"), Output::Xoauth2)
         );
     }
 
     #[test]
     fn refuses_an_api_key_on_the_command_line() {
-        let Ok(Command::AppToken(args)) = parse("app-token --edge e --connector c --api-key k --json") else { panic!() };
+        let Ok(Command::AppToken(args)) = parse("app-token --edge https://e.example --connector c --api-key k --json") else { panic!() };
         assert!(args.api_key.is_some());
         assert_eq!(app_token(&args), ExitCode::from(EX_USAGE));
     }
 
     #[test]
     fn xoauth2_output_needs_a_user_but_token_and_json_do_not() {
-        assert!(parse("app-token --edge e --connector c").is_err());
-        assert!(matches!(parse("app-token --edge e --connector c --token"), Ok(Command::AppToken(a)) if a.output() == Output::Token));
-        assert!(matches!(parse("app-token --edge e --connector c --user u --pop3"), Ok(Command::AppToken(a)) if a.output() == Output::Pop3));
-        assert!(parse("app-token --edge e --connector c --json --token").is_err());
+        assert!(parse("app-token --edge https://e.example --connector c").is_err());
+        assert!(matches!(parse("app-token --edge https://e.example --connector c --token"), Ok(Command::AppToken(a)) if a.output() == Output::Token));
+        assert!(matches!(parse("app-token --edge https://e.example --connector c --user u --pop3"), Ok(Command::AppToken(a)) if a.output() == Output::Pop3));
+        assert!(parse("app-token --edge https://e.example --connector c --json --token").is_err());
         assert!(parse("app-token --connector c --json").is_err());
         assert!(parse("token --edge e --connector c --json").is_err());
+    }
+
+    #[test]
+    fn edge_must_be_https_or_http_to_loopback_for_both_subcommands() {
+        for edge in ["https://mail.example.com/oauth", "http://127.0.0.1:8787/oauth", "http://localhost:8787", "http://[::1]:8787/oauth"] {
+            assert!(parse(&format!("app-token --edge {edge} --connector c --token")).is_ok(), "{edge}");
+            assert!(parse(&format!("doctor --edge {edge} --connector c --user u")).is_ok(), "{edge}");
+        }
+        for edge in [
+            "http://mail.example.com/oauth",
+            "http://10.0.0.5/oauth",
+            "http://127.0.0.1.evil.example/",
+            "ftp://mail.example.com",
+            "mail.example.com/oauth",
+            "https://m.example/?x=1",
+        ] {
+            let error = parse(&format!("app-token --edge {edge} --connector c --token")).unwrap_err().to_string();
+            assert!(error.contains("https://"), "{edge}: {error}");
+            assert!(parse(&format!("doctor --edge {edge} --connector c --user u")).is_err(), "{edge}");
+        }
     }
 
     #[test]
@@ -368,8 +395,8 @@ mod tests {
         assert!(args.servers().unwrap_err().contains("loopback"));
         for bad in [
             "doctor --user r@contoso.com",
-            "doctor --edge e --user r@contoso.com",
-            "doctor --edge e --connector c --token-stdin --user u",
+            "doctor --edge https://e.example --user r@contoso.com",
+            "doctor --edge https://e.example --connector c --token-stdin --user u",
             "doctor --token-stdin --user u --security none",
         ] {
             assert!(parse(bad).is_err(), "{bad}");

@@ -37,7 +37,7 @@ impl ApiKeys {
     /// Keys separated by spaces, commas or newlines; each at least [`MIN_KEY_LEN`] printable
     /// ASCII characters. The error says what is wrong without quoting a key.
     pub(crate) fn parse(text: &str) -> Result<ApiKeys, String> {
-        let keys: Vec<String> = text.split([' ', ',', '\n', '\r', '\t']).filter(|k| !k.is_empty()).map(str::to_owned).collect();
+        let keys: Vec<String> = crate::config::list(text).map(str::to_owned).collect();
         if keys.is_empty() {
             return Err("must list at least one API key".into());
         }

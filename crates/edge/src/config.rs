@@ -8,7 +8,8 @@
 //! | `SESSION_IDLE_SECONDS` | var | a session unused this long ends (default 14 days) |
 //! | `SESSION_MAX_SECONDS` | var | a session ends this long after it began, used or not (default 90 days) |
 //! | `UPSTREAM_TIMEOUT_MS` | var | how long to wait for a token endpoint (default 10000) |
-//! | `SESSION_KEY` | secret | at least 32 characters; the key that encrypts every session's tokens |
+//! | `SESSION_KEYS` | secret | keys of at least 32 characters, newest first, separated by spaces: the newest encrypts sessions' tokens, any decrypts them |
+//! | `SESSION_KEY` | secret | one such key; if set beside `SESSION_KEYS`, it counts as the oldest |
 //! | `{ID}_CLIENT_SECRET` | secret | a connector's client secret (`outlook-mail` → `OUTLOOK_MAIL_CLIENT_SECRET`) |
 //! | `{ID}_PRIVATE_KEY` | secret | a connector's certificate key, PKCS#8 PEM (`private_key_jwt`) |
 //! | `{ID}_API_KEYS` | secret | an app-token connector's API keys, separated by spaces or commas |
@@ -37,8 +38,48 @@ mod connector;
 mod tests;
 
 secret_type! {
-    /// The key that session keys are derived from.
+    /// A key that session keys are derived from.
     pub(crate) struct SessionKey(Vec<u8>);
+}
+
+/// The keys sessions are sealed with: the newest seals, any of them opens, so that a key
+/// rotation signs nobody out.
+#[derive(Debug)]
+pub(crate) struct SessionKeys {
+    pub(crate) newest: SessionKey,
+    older: Vec<SessionKey>,
+}
+
+impl SessionKeys {
+    /// Every key, newest first.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &SessionKey> {
+        std::iter::once(&self.newest).chain(&self.older)
+    }
+
+    /// `SESSION_KEYS`, newest first, then a `SESSION_KEY` still set as the oldest: moving from
+    /// `SESSION_KEY` to `SESSION_KEYS` is itself a rotation that signs nobody out.
+    fn read(get: &dyn Fn(&str) -> Option<String>) -> Result<SessionKeys, EdgeError> {
+        let listed = get("SESSION_KEYS");
+        let single = get("SESSION_KEY");
+        let listed = listed.iter().flat_map(|text| list(text)).map(|key| ("SESSION_KEYS", key));
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for (setting, key) in listed.chain(single.as_deref().map(|key| ("SESSION_KEY", key))) {
+            if key.len() < 32 {
+                return Err(invalid(setting, "each key must be at least 32 characters (e.g. `openssl rand -base64 32`)"));
+            }
+            if !keys.iter().any(|k| k == key.as_bytes()) {
+                keys.push(key.as_bytes().to_vec());
+            }
+        }
+        let mut keys = keys.into_iter().map(SessionKey::new);
+        let newest = keys.next().ok_or_else(|| invalid("SESSION_KEYS", "is not set, nor SESSION_KEY"))?;
+        Ok(SessionKeys { newest, older: keys.collect() })
+    }
+}
+
+/// The items of a list setting, separated by spaces, commas or newlines.
+pub(crate) fn list(text: &str) -> impl Iterator<Item = &str> {
+    text.split([' ', ',', '\n', '\r', '\t']).filter(|item| !item.is_empty())
 }
 
 secret_type! {
@@ -168,7 +209,7 @@ impl Connector {
 pub(crate) struct Config {
     allowed_origins: Vec<String>,
     connectors: BTreeMap<String, Connector>,
-    pub(crate) session_key: SessionKey,
+    pub(crate) session_keys: SessionKeys,
     /// Seconds.
     pub(crate) session_idle: u64,
     /// Seconds.
@@ -203,15 +244,11 @@ impl Config {
             .into_iter()
             .map(|(id, settings)| Ok((id.clone(), connector::connector(id, &settings, timeout, get)?)))
             .collect::<Result<_, EdgeError>>()?;
-        let session_key = match get("SESSION_KEY") {
-            Some(key) if key.len() >= 32 => SessionKey::new(key.into_bytes()),
-            Some(_) => return Err(invalid("SESSION_KEY", "must be at least 32 characters (e.g. `openssl rand -base64 32`)")),
-            None => return Err(missing("SESSION_KEY")),
-        };
+        let session_keys = SessionKeys::read(get)?;
         Ok(Config {
             allowed_origins,
             connectors,
-            session_key,
+            session_keys,
             session_idle: number(get, "SESSION_IDLE_SECONDS", 14 * 86_400)?,
             session_max: number(get, "SESSION_MAX_SECONDS", 90 * 86_400)?,
         })
@@ -276,11 +313,8 @@ fn number(get: &dyn Fn(&str) -> Option<String>, name: &str, default: u64) -> Res
 
 /// A JSON array of origins, or a list separated by spaces or commas.
 fn origins(text: &str) -> Result<Vec<String>, EdgeError> {
-    let list: Vec<String> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(text).unwrap_or_default()
-    } else {
-        text.split([' ', ',', '\n']).filter(|o| !o.is_empty()).map(str::to_owned).collect()
-    };
+    let list: Vec<String> =
+        if text.trim_start().starts_with('[') { serde_json::from_str(text).unwrap_or_default() } else { list(text).map(str::to_owned).collect() };
     if list.is_empty() {
         return Err(invalid("ALLOWED_ORIGINS", "must list at least one origin, e.g. https://mail.example.com"));
     }

@@ -8,7 +8,8 @@
 //!
 //! Mail servers get app-only tokens (client credentials, or the password grant of one service
 //! mailbox where a connector enables it) from `POST /oauth/connectors/{id}/app-token` with an
-//! API key; the connector's [`AppTokens`] Durable Object caches them.
+//! API key; the Worker answers from its isolate while a token is fresh, and the connector's
+//! [`AppTokens`] Durable Object is their single source on a miss.
 //!
 //! Failed code exchanges are counted per connector by its [`Exchanges`] Durable Object, which
 //! holds junk codes back from the provider.

@@ -2,8 +2,8 @@
 //!
 //! # Security
 //! The map is bounded: past [`FailureWindows::TRACKED`] keys, expired windows are dropped, and if
-//! every window is still running, a new key is not tracked (rotating addresses then meet only the
-//! limits that count every key together).
+//! every window is still running, new keys share one count, so rotating addresses can neither
+//! grow the map nor escape the limit.
 
 use std::collections::HashMap;
 
@@ -23,8 +23,10 @@ struct Window {
 }
 
 impl FailureWindows {
-    /// Keys tracked at most.
+    /// Keys tracked apart at most.
     const TRACKED: usize = 10_000;
+    /// The count that keys beyond [`Self::TRACKED`] share (no client is named so).
+    const OVERFLOW: &'static str = "\0overflow";
 
     pub(crate) fn new(max: u32, window: u64) -> Self {
         FailureWindows { max, window, counts: HashMap::new() }
@@ -32,7 +34,7 @@ impl FailureWindows {
 
     /// Seconds until `key` may try again, if it has used up its failures in the current window.
     pub(crate) fn wait(&self, key: &str, now: u64) -> Option<u64> {
-        let w = self.counts.get(key)?;
+        let w = self.counts.get(self.slot(key))?;
         (w.count >= self.max && now < w.since + self.window).then(|| w.since + self.window - now)
     }
 
@@ -41,15 +43,21 @@ impl FailureWindows {
         let window = self.window;
         if !self.counts.contains_key(key) && self.counts.len() >= Self::TRACKED {
             self.counts.retain(|_, w| now < w.since + window);
-            if self.counts.len() >= Self::TRACKED {
-                return;
-            }
         }
-        let w = self.counts.entry(key.to_owned()).or_insert(Window { since: now, count: 0 });
+        let w = self.counts.entry(self.slot(key).to_owned()).or_insert(Window { since: now, count: 0 });
         if now >= w.since + window {
             *w = Window { since: now, count: 0 };
         }
         w.count += 1;
+    }
+
+    /// Where `key` is counted: its own window while there is room, else the shared one.
+    fn slot<'a>(&self, key: &'a str) -> &'a str {
+        if self.counts.contains_key(key) || self.counts.len() < Self::TRACKED {
+            key
+        } else {
+            Self::OVERFLOW
+        }
     }
 }
 
@@ -72,14 +80,16 @@ mod tests {
     }
 
     #[test]
-    fn the_map_stays_bounded_and_drops_expired_windows_first() {
+    fn the_map_stays_bounded_keys_beyond_it_share_one_count_and_expired_windows_make_room() {
         let mut f = FailureWindows::new(1, 60);
         for i in 0..FailureWindows::TRACKED {
             f.record(&i.to_string(), 0);
         }
         f.record("new", 10);
-        assert_eq!((f.counts.len(), f.wait("new", 10)), (FailureWindows::TRACKED, None), "full of running windows: not tracked");
+        assert_eq!(f.counts.len(), FailureWindows::TRACKED + 1, "full of running windows: one shared count more");
+        assert_eq!((f.wait("new", 10), f.wait("another", 10)), (Some(60), Some(60)), "keys beyond the bound are limited together");
         f.record("new", 60);
-        assert_eq!((f.counts.len(), f.wait("new", 61)), (1, Some(59)), "expired windows made room");
+        assert_eq!(f.counts.len(), 2, "expired windows made room: the shared count and the new key");
+        assert_eq!(f.wait("new", 61), Some(59));
     }
 }

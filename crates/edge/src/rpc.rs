@@ -24,11 +24,11 @@ extern "C" {
     pub type Answer;
 
     #[wasm_bindgen(method, getter)]
-    fn status(this: &Answer) -> u16;
+    pub(crate) fn status(this: &Answer) -> u16;
     #[wasm_bindgen(method, setter)]
     fn set_status(this: &Answer, status: u16);
     #[wasm_bindgen(method, getter)]
-    fn body(this: &Answer) -> String;
+    pub(crate) fn body(this: &Answer) -> String;
     #[wasm_bindgen(method, setter)]
     fn set_body(this: &Answer, body: &str);
     /// `[name, value]` pairs.
@@ -66,7 +66,7 @@ impl Answer {
     }
 
     /// The Worker's response: the answer as it is, with a JSON content type.
-    fn into_response(self) -> Result<Response, EdgeError> {
+    pub(crate) fn into_response(self) -> Result<Response, EdgeError> {
         let mut response = Response::builder().with_status(self.status()).with_header("content-type", "application/json")?.fixed(self.body().into_bytes());
         for pair in self.headers() {
             let pair: js_sys::Array = pair.unchecked_into();
@@ -91,8 +91,13 @@ pub(crate) fn stub<T: JsCast>(env: &Env, binding: &str, class: &str, name: &str)
 /// or overloaded) is a retryable 503; a Worker deployed without its entry module, whose objects
 /// therefore refuse RPC, is a configuration error naming `main`.
 pub(crate) async fn answered(call: impl Future<Output = Result<JsValue, JsValue>>) -> Result<Response, EdgeError> {
+    answer(call).await?.into_response()
+}
+
+/// What `call` resolved to, for a caller that reads it before answering; failures as in [`answered`].
+pub(crate) async fn answer(call: impl Future<Output = Result<JsValue, JsValue>>) -> Result<Answer, EdgeError> {
     match call.await {
-        Ok(answer) => answer.unchecked_into::<Answer>().into_response(),
+        Ok(answer) => Ok(answer.unchecked_into::<Answer>()),
         Err(e) => {
             let reason = js_message(&e);
             if reason.contains("does not support RPC") {

@@ -53,9 +53,25 @@ fn dev_settings_parse_and_derive_microsoft_endpoints() {
 }
 
 #[test]
+fn session_keys_list_the_newest_first_and_a_session_key_still_set_is_the_oldest() {
+    let (new, old, older) = ("N".repeat(32), "O".repeat(32), "P".repeat(40));
+    let keys = |map: &serde_json::Map<String, Value>| read(map).map(|c| c.session_keys.all().map(|k| k.expose().to_vec()).collect::<Vec<_>>());
+    let mut map = settings();
+    map.insert("SESSION_KEYS".into(), json!(format!(" {new} {old},{new}\n")));
+    map.insert("SESSION_KEY".into(), json!(older));
+    assert_eq!(keys(&map).unwrap(), [new.as_bytes(), old.as_bytes(), older.as_bytes()]);
+    map.remove("SESSION_KEY");
+    assert_eq!(keys(&map).unwrap(), [new.as_bytes(), old.as_bytes()]);
+    map.insert("SESSION_KEYS".into(), json!(format!("{new} short")));
+    assert_eq!(failing_setting(&map), "SESSION_KEYS");
+    assert_eq!(keys(&settings()).unwrap(), [b"0123456789abcdef0123456789abcdef"]);
+    map.remove("SESSION_KEYS");
+    assert_eq!(failing_setting(&map), "SESSION_KEYS", "neither is set");
+}
+
+#[test]
 fn every_missing_or_malformed_setting_is_named() {
     for (name, patch) in [
-        ("SESSION_KEY", json!(null)),
         ("SESSION_KEY", json!("short")),
         ("ALLOWED_ORIGINS", json!("https://mail.example.com/path")),
         ("TEAMS_CLIENT_SECRET", json!(null)),

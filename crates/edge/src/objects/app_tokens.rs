@@ -1,32 +1,32 @@
-//! The [`AppTokens`] Durable Object: one per app-token connector, caching its app-only token.
+//! The [`AppTokens`] Durable Object: one per app-token connector, the single source of its
+//! app-only token.
 //!
-//! It checks the API key, serves the token from memory while it has more than
-//! `token_expiry_margin` left, and otherwise makes one upstream request however many callers
-//! are waiting for it.
+//! The Worker checks API keys and serves a still-fresh token from its isolate
+//! ([`crate::routes::app_token`]); it calls the object on a miss, and with every bad key. The
+//! object serves the token from memory while it has more than `token_expiry_margin` left, and
+//! otherwise makes one upstream request however many callers are waiting for it.
 //!
 //! # Security
-//! API keys are compared as in [`crate::api_key`]. Failed keys are counted per client in the
-//! object's memory: it is the one place every call for the connector passes, worldwide, so a
-//! client cannot multiply its budget by reaching many isolates, and no storage write is spent
-//! per failure (an object evicted for idleness has nobody left to limit). A cached token is filed
-//! under the connector, client, token endpoint, scope and mailbox, and never served for anything
-//! else.
+//! The object checks the API key again: it hands a token to nobody without one. Bad keys are
+//! counted per client in the object's memory: it is the one place every bad key for the
+//! connector passes, worldwide, so a client cannot multiply its budget by reaching many
+//! isolates, and no storage write is spent per failure (an object evicted for idleness has
+//! nobody left to limit). The count is consulted only for bad keys: a client with a valid key is
+//! served even from an address where others failed. A cached token is filed under the
+//! connector, client, token endpoint, scope and mailbox, and never served for anything else.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use mailconnect_core::contract::{AppTokenRequest, AppTokenResponse};
-use mailconnect_core::{xoauth2, xoauth2_pop3};
 use wasm_bindgen::prelude::*;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-use crate::config::{App, AppGrant, Config, Connector};
+use crate::config::{AppGrant, Config};
 use crate::error::EdgeError;
 use crate::grant::{self, client_credentials::client_credentials, password::password, Grant};
 use crate::limit::FailureWindows;
-use crate::routes::app_token::bearer;
-use crate::routes::parse;
+use crate::routes::app_token::{bearer, cache_key, response};
 use crate::rpc::Answer;
 use crate::single_flight::{Flight, SingleFlight};
 
@@ -39,26 +39,6 @@ const FAILURE_WINDOW_SECONDS: u64 = 60;
 /// otherwise be one.
 const BACKOFF_SECONDS: u64 = 60;
 const BACKOFF_MAX_SECONDS: u64 = 3600;
-/// An address is at most 64 + 1 + 255 characters (RFC 5321 §4.5.3.1).
-const MAX_USER_LEN: usize = 320;
-
-/// The mailbox for the XOAUTH2 strings: an address cannot hold control characters, and one
-/// would break the SASL string's `\x01` framing.
-fn check_user(user: String) -> Result<String, EdgeError> {
-    if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
-        return Err(EdgeError::BadRequest(format!("user must be a mailbox address of 1 to {MAX_USER_LEN} characters without control characters")));
-    }
-    Ok(user)
-}
-
-/// What a cached token is good for: the connector and everything that decides the token.
-fn cache_key(connector: &Connector, app: &App) -> String {
-    let mailbox = match &app.grant {
-        AppGrant::ClientCredentials => "",
-        AppGrant::Password(mailbox) => mailbox.username.as_str(),
-    };
-    format!("{}\n{}\n{}\n{}\n{mailbox}", connector.id, connector.provider.token_url(), connector.client_id, connector.scopes)
-}
 
 /// The provider's last definitive refusal for one cache key, answered again until `until`.
 #[derive(Debug)]
@@ -113,29 +93,27 @@ impl DurableObject for AppTokens {
 
 #[wasm_bindgen]
 impl AppTokens {
-    /// The RPC method: an app token for `connector`, for the caller with `authorization` (the
-    /// request's header, or empty), named `client` for the failure count; `body` is the request's.
-    pub async fn call(&self, connector: String, client: String, authorization: String, body: js_sys::Uint8Array) -> Answer {
-        Answer::of(self.serve(&connector, &client, &authorization, &body.to_vec()).await)
+    /// The RPC method: `connector`'s app token (without SASL strings) for the caller with
+    /// `authorization` (the request's header, or empty), named `client` for the failure count.
+    pub async fn call(&self, connector: String, client: String, authorization: String) -> Answer {
+        Answer::of(self.serve(&connector, &client, &authorization).await)
     }
 }
 
 impl AppTokens {
-    async fn serve(&self, id: &str, client: &str, authorization: &str, body: &[u8]) -> Result<AppTokenResponse, EdgeError> {
+    async fn serve(&self, id: &str, client: &str, authorization: &str) -> Result<mailconnect_core::contract::AppTokenResponse, EdgeError> {
         let config = Config::load(&self.inner.env)?;
         let (connector, app) = config.app_connector(id)?;
-        if let Some(retry_after) = self.inner.failures.borrow().wait(client, grant::now()) {
-            return Err(EdgeError::TooManyFailures { retry_after });
-        }
+        let now = grant::now();
         if !app.api_keys.verify(bearer(authorization))? {
-            self.inner.failures.borrow_mut().record(client, grant::now());
+            let mut failures = self.inner.failures.borrow_mut();
+            if let Some(retry_after) = failures.wait(client, now) {
+                return Err(EdgeError::TooManyFailures { retry_after });
+            }
+            failures.record(client, now);
             return Err(EdgeError::ApiKey);
         }
-        // An empty body is `{}`: a token without XOAUTH2 strings.
-        let request: AppTokenRequest = if body.is_empty() { AppTokenRequest::default() } else { parse(body)? };
-        let user = request.user.map(check_user).transpose()?;
         let key = cache_key(connector, app);
-        let now = grant::now();
         let cached = self.inner.tokens.borrow().get(&key).filter(|g| g.is_fresh(now, connector.expiry_margin)).cloned();
         let grant = match cached {
             Some(grant) => grant,
@@ -146,24 +124,7 @@ impl AppTokens {
                 self.flight(&config, id, key).await?
             }
         };
-        let now = grant::now();
-        let token = grant.access_token.expose();
-        let sasl = |build: fn(&str, &str) -> Result<String, mailconnect_core::CoreError>, user: &str| {
-            build(user, token).map_err(|_| EdgeError::UpstreamMalformed("the access token holds control characters".into()))
-        };
-        let (xoauth2, xoauth2_pop3) = match &user {
-            Some(user) => (Some(sasl(xoauth2, user)?), Some(sasl(xoauth2_pop3, user)?)),
-            None => (None, None),
-        };
-        Ok(AppTokenResponse {
-            access_token: grant.access_token.clone(),
-            token_type: "Bearer".into(),
-            expires_in: grant.expires_at.saturating_sub(now),
-            expires_at: grant.expires_at,
-            scope: grant.scope.clone(),
-            xoauth2,
-            xoauth2_pop3,
-        })
+        response(&grant, None)
     }
 
     /// Joins the upstream request in progress for `key`, or starts it.
@@ -194,18 +155,5 @@ impl Inner {
         let mut refusals = self.refusals.borrow_mut();
         let wait = refusals.get(&key).map_or(BACKOFF_SECONDS, |r| (r.wait * 2).min(BACKOFF_MAX_SECONDS));
         refusals.insert(key, Refusal { error, until: now + wait, wait });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn users_with_control_characters_or_no_characters_are_refused() {
-        for bad in ["", "relay@contoso.dev\r\nQUIT", "a\u{1}b@contoso.dev", &"x".repeat(MAX_USER_LEN + 1)] {
-            assert!(matches!(check_user(bad.to_owned()), Err(EdgeError::BadRequest(_))), "{bad:?}");
-        }
-        assert_eq!(check_user("relay@contoso.dev".into()).unwrap(), "relay@contoso.dev");
     }
 }

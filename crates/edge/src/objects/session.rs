@@ -1,7 +1,8 @@
 //! The [`Session`] Durable Object: one browser's tokens, one object per session.
 //!
 //! The Worker calls it with the session's handle (from the cookie), which it never stores: it
-//! derives the key that encrypts its tokens from `SESSION_KEY` and the handle.
+//! derives the keys that encrypt its tokens from `SESSION_KEYS` and the handle: the newest seals,
+//! any of them opens, so a rotation signs nobody out.
 //!
 //! # Security
 //! Storage holds neither the handle nor a token in the clear: a storage dump alone decrypts
@@ -114,8 +115,8 @@ struct Inner {
     env: Env,
     /// `None` until read from storage; then whether the session exists.
     meta: Cell<Option<Option<Meta>>>,
-    /// The session's AES key, derived on first use.
-    key: RefCell<Option<CryptoKey>>,
+    /// The session's AES keys, newest first, derived on first use.
+    keys: RefCell<Option<Rc<[CryptoKey]>>>,
     /// Decrypted grants, so a valid access token is answered from memory.
     grants: RefCell<HashMap<String, Grant>>,
     /// Bumped by connect and disconnect, so a refresh that overlapped one does not write back.
@@ -134,7 +135,7 @@ impl DurableObject for Session {
             state,
             env,
             meta: Cell::new(None),
-            key: RefCell::new(None),
+            keys: RefCell::new(None),
             grants: RefCell::default(),
             generations: RefCell::default(),
             epoch: Cell::new(0),
@@ -315,14 +316,19 @@ impl Inner {
         Ok(self.state.storage().delete(&record_key(id)).await.map(|_| ())?)
     }
 
-    async fn key(&self, config: &Config, handle: &SessionId) -> Result<CryptoKey, EdgeError> {
-        if let Some(key) = self.key.borrow().as_ref() {
-            return Ok(key.clone());
+    /// One AES key per session key, newest first: the first seals, any opens.
+    async fn keys(&self, config: &Config, handle: &SessionId) -> Result<Rc<[CryptoKey]>, EdgeError> {
+        if let Some(keys) = self.keys.borrow().as_ref() {
+            return Ok(keys.clone());
         }
-        let raw = crypto::derive_key(config.session_key.expose(), handle.expose().as_bytes(), b"mailconnect/session-key/v1 aes-256-gcm");
-        let key = crypto::aes_key(&raw).await?;
-        *self.key.borrow_mut() = Some(key.clone());
-        Ok(key)
+        let mut keys = Vec::new();
+        for session_key in config.session_keys.all() {
+            let raw = crypto::derive_key(session_key.expose(), handle.expose().as_bytes(), b"mailconnect/session-key/v1 aes-256-gcm");
+            keys.push(crypto::aes_key(&raw).await?);
+        }
+        let keys: Rc<[CryptoKey]> = keys.into();
+        *self.keys.borrow_mut() = Some(keys.clone());
+        Ok(keys)
     }
 
     /// The grant for `id`, from memory or decrypted from storage.
@@ -333,13 +339,17 @@ impl Inner {
         let Some(sealed) = self.state.storage().get::<String>(&record_key(id)).await? else {
             return Ok(None);
         };
-        let key = self.key(config, handle).await?;
-        let plain = match base64_decode(&sealed) {
-            Some(bytes) => crypto::open(&key, &aad(id), &bytes).await?,
-            None => None,
-        };
+        let mut plain = None;
+        if let Some(bytes) = base64_decode(&sealed) {
+            for key in self.keys(config, handle).await?.iter() {
+                plain = crypto::open(key, &aad(id), &bytes).await?;
+                if plain.is_some() {
+                    break;
+                }
+            }
+        }
         let Some(grant) = plain.and_then(|plain| serde_json::from_slice::<Grant>(&plain).ok()) else {
-            // Only a changed SESSION_KEY (or tampering) does this; the user connects again.
+            // Only a session key removed from SESSION_KEYS (or tampering) does this; the user connects again.
             console_error!("mailconnect: a stored grant for {id} cannot be decrypted");
             return Ok(None);
         };
@@ -349,9 +359,10 @@ impl Inner {
 
     /// Encrypts and persists `grant`, then caches it.
     async fn store(&self, config: &Config, handle: &SessionId, id: &str, grant: &Grant) -> Result<(), EdgeError> {
-        let key = self.key(config, handle).await?;
+        let keys = self.keys(config, handle).await?;
         let plain = serde_json::to_vec(grant).map_err(|e| EdgeError::Internal(e.to_string()))?;
-        let sealed = crypto::seal(&key, &aad(id), &plain).await?;
+        // The newest key: there is always one.
+        let sealed = crypto::seal(&keys[0], &aad(id), &plain).await?;
         self.state.storage().put(&record_key(id), base64url(&sealed)).await?;
         self.grants.borrow_mut().insert(id.to_owned(), grant.clone());
         Ok(())

@@ -4,7 +4,8 @@
 //! `/oauth/health` ([`health`]) is answered before the router, and every path's `OPTIONS` by
 //! [`preflight`]. The browser routes ([`connectors`], [`session`]) check CORS and CSRF ([`crate::cors`]) and
 //! hand the work to the browser's [`Session`](crate::Session); the server route ([`app_token`])
-//! refuses browsers and hands it to the connector's [`AppTokens`](crate::AppTokens).
+//! refuses browsers, checks the API key, and asks the connector's [`AppTokens`](crate::AppTokens)
+//! only for what its isolate does not hold.
 
 pub(crate) mod app_token;
 pub(crate) mod connectors;
