@@ -14,13 +14,20 @@
 //! | POST | `/oauth/connectors/{id}/disconnect` | `{}` | [`Disconnected`] |
 //! | GET | `/oauth/session` | | [`SessionInfo`] |
 //! | POST | `/oauth/connectors/{id}/app-token` | [`AppTokenRequest`] | [`AppTokenResponse`] |
+//! | POST | `/oauth/session/bind` | [`BindRequest`] | [`SessionInfo`] |
+//! | POST | `/oauth/session/end` | `{}` | [`Ended`] |
+//! | POST | `/oauth/users/{account}/connectors/{id}/token` | [`UserTokenRequest`] | [`UserTokenResponse`] |
+//! | POST | `/oauth/users/{account}/connectors/{id}/disconnect` | `{}` | [`Disconnected`] |
+//!
+//! The `users` routes are the webmail back end's, server to server with an API key (no `Origin`,
+//! no cookie); `{account}` is an [`AccountId`].
 //!
 //! Every error is an [`ErrorBody`] with a fitting HTTP status.
 
 use crate::error::Action;
 use crate::pkce::PkceVerifier;
 use crate::prelude::*;
-use crate::secret::{AccessToken, AuthCode};
+use crate::secret::{AccessToken, AuthCode, Ticket};
 use serde::{Deserialize, Serialize};
 
 pub mod route {
@@ -69,6 +76,14 @@ pub mod route {
     pub const DISCONNECT: Route = route!("/connectors/:id/disconnect");
     /// `POST` [`AppTokenRequest`](super::AppTokenRequest) with an API key: [`AppTokenResponse`](super::AppTokenResponse).
     pub const APP_TOKEN: Route = route!("/connectors/:id/app-token");
+    /// `POST` [`BindRequest`](super::BindRequest): [`SessionInfo`](super::SessionInfo), binding the browser's session to the ticket's user.
+    pub const SESSION_BIND: Route = route!("/session/bind");
+    /// `POST {}`: [`Ended`](super::Ended), forgetting the browser's session.
+    pub const SESSION_END: Route = route!("/session/end");
+    /// `POST` [`UserTokenRequest`](super::UserTokenRequest) with an API key: [`UserTokenResponse`](super::UserTokenResponse).
+    pub const USER_TOKEN: Route = route!("/users/:account/connectors/:id/token");
+    /// `POST {}` with an API key: [`Disconnected`](super::Disconnected), for the user on every device.
+    pub const USER_DISCONNECT: Route = route!("/users/:account/connectors/:id/disconnect");
     /// Every path, for `OPTIONS` (CORS preflights).
     pub const ANY: Route = route!("/*path");
 
@@ -85,6 +100,12 @@ pub mod route {
             url.push_str(&self.path.replacen(":id", id, 1));
             url
         }
+
+        /// The URL of a `users` route for `account`'s connector `id`. An [`AccountId`](super::AccountId)
+        /// needs no escaping in a path.
+        pub fn user_url(self, base: &str, account: &super::AccountId, id: &str) -> String {
+            self.url(base, id).replacen(":account", account.as_str(), 1)
+        }
     }
 }
 /// The header every state-changing request must carry (value [`CSRF_HEADER_VALUE`]); a
@@ -94,6 +115,11 @@ pub const CSRF_HEADER: &str = "x-mailconnect";
 pub const CSRF_HEADER_VALUE: &str = "1";
 /// The session cookie: `__Host-` pins it to the edge's host, `Secure`, `Path=/`.
 pub const SESSION_COOKIE: &str = "__Host-mailconnect-session";
+
+/// The error code of a browser route when the edge binds sessions to the webmail's users
+/// and this browser's session is not bound (never bound, ended, or bound to a ticket that no
+/// longer verifies): present a fresh ticket to [`route::SESSION_BIND`], then try again.
+pub const TICKET_REQUIRED: &str = "ticket_required";
 
 /// `GET /oauth/health`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +279,75 @@ pub struct AppTokenResponse {
     pub xoauth2_pop3: Option<String>,
 }
 
+/// A webmail account id, as the webmail names its signed-in user: the ticket's `sub` and the
+/// `{account}` of the `users` routes. 1 to 128 of `A-Z a-z 0-9 . _ - @ +`, so that an e-mail
+/// address fits and no form needs escaping in a URL path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// The longest account id.
+    pub const MAX_LEN: usize = 128;
+
+    /// `id`, if it is one.
+    pub fn parse(id: &str) -> Option<Self> {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b".-_@+".contains(&b);
+        (!id.is_empty() && id.len() <= Self::MAX_LEN && id.bytes().all(allowed)).then(|| Self(String::from(id)))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom("an account id is 1 to 128 of A-Z a-z 0-9 . _ - @ +"))
+    }
+}
+
+/// `POST /oauth/session/bind`: the webmail's ticket for its signed-in user.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindRequest {
+    /// A compact JWS minted by the webmail's back end.
+    pub ticket: Ticket,
+}
+
+/// `POST /oauth/session/end`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ended {
+    /// Always `"ended"`.
+    pub status: String,
+}
+
+/// `POST /oauth/users/{account}/connectors/{id}/token` (the webmail's back end, with an API key).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserTokenRequest {
+    /// The mailbox to build the XOAUTH2 strings for; the connected account's sign-in name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
+}
+
+/// A user's delegated access token for the webmail's back end, with the SASL strings when a
+/// mailbox is known.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserTokenResponse {
+    /// The token, as the browser would get it.
+    #[serde(flatten)]
+    pub token: TokenResponse,
+    /// The IMAP/SMTP XOAUTH2 initial response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xoauth2: Option<String>,
+    /// The POP3 two-line form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xoauth2_pop3: Option<String>,
+}
+
 /// Every error the edge answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -333,5 +428,32 @@ mod tests {
         assert_eq!(route::CONNECTOR.pattern(), "/oauth/connectors/:id");
         assert_eq!(route::APP_TOKEN.url("https://mail.example.com/oauth/", "smtp-relay"), "https://mail.example.com/oauth/connectors/smtp-relay/app-token");
         assert_eq!(route::SESSION.url("/oauth", "ignored"), "/oauth/session");
+        assert_eq!(route::USER_TOKEN.pattern(), "/oauth/users/:account/connectors/:id/token");
+        let ann = AccountId::parse("ann.lee+mail@contoso.com").unwrap();
+        assert_eq!(
+            route::USER_TOKEN.user_url("https://m.example/oauth", &ann, "teams"),
+            "https://m.example/oauth/users/ann.lee+mail@contoso.com/connectors/teams/token"
+        );
+    }
+
+    #[test]
+    fn account_ids_are_path_safe_and_bounded() {
+        for bad in ["", "a/b", "a b", "a%2Fb", "ä", "a?b", "a#b", "a:b"] {
+            assert!(AccountId::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(AccountId::parse(&"a".repeat(AccountId::MAX_LEN)).is_some());
+        assert!(AccountId::parse(&"a".repeat(AccountId::MAX_LEN + 1)).is_none());
+        assert!(serde_json::from_str::<AccountId>(r#""a/b""#).is_err());
+        assert_eq!(serde_json::from_str::<AccountId>(r#""ada@example.com""#).unwrap().as_str(), "ada@example.com");
+    }
+
+    #[test]
+    fn user_token_response_is_a_token_response_with_sasl_strings() {
+        let json = r#"{"access_token":"at","token_type":"Bearer","expires_in":3599,"expires_at":1800000000,"scope":"IMAP.AccessAsUser.All","xoauth2":"eA=="}"#;
+        let r: UserTokenResponse = serde_json::from_str(json).unwrap();
+        assert_eq!(r.token.access_token.expose(), "at");
+        assert_eq!(serde_json::to_string(&r).unwrap(), json);
+        assert!(serde_json::from_str::<BindRequest>(r#"{"ticket":"a.b.c","user":"x"}"#).is_err());
+        assert_eq!(format!("{:?}", serde_json::from_str::<BindRequest>(r#"{"ticket":"a.b.c"}"#).unwrap()), "BindRequest { ticket: Ticket([redacted]) }");
     }
 }

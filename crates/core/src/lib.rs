@@ -59,6 +59,6 @@ pub use error::{Aadsts, Action, CoreError, OAuthError, OAuthErrorCode};
 pub use pkce::PkceVerifier;
 pub use provider::{Endpoint, Generic, Microsoft, Provider};
 pub use scope::{presets, Scope, Scopes};
-pub use secret::{ct_eq, AccessToken, AuthCode, ClientSecret, Password, RefreshToken, SessionId, State};
+pub use secret::{ct_eq, AccessToken, AuthCode, ClientSecret, Password, RefreshToken, SessionId, State, Ticket};
 pub use tenant::{Authority, Tenant};
 pub use xoauth2::{xoauth2, xoauth2_pop3};

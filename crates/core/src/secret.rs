@@ -99,6 +99,10 @@ string_secret!(
     /// A password of a service mailbox (resource owner password grant).
     Password
 );
+string_secret!(
+    /// The webmail's signed ticket naming its signed-in user (a compact JWS); a bearer credential for minutes.
+    Ticket
+);
 
 /// Compares two strings in time that depends only on their lengths, never on where they differ.
 pub fn ct_eq(a: &str, b: &str) -> bool {
@@ -134,6 +138,7 @@ mod tests {
         assert_eq!(format!("{:?}", State::new("st")), "State([redacted])");
         assert_eq!(format!("{:?}", SessionId::new("sid")), "SessionId([redacted])");
         assert_eq!(format!("{:?}", Password::new("pw")), "Password([redacted])");
+        assert_eq!(format!("{:?}", Ticket::new("a.b.c")), "Ticket([redacted])");
     }
 
     #[test]
