@@ -6,9 +6,9 @@
 # the cargo profile is `web` (the workspace Cargo.toml says why), with the crate's own panic handler
 # (feature abort-on-panic: crates/web/src/lib.rs says why). wasm-pack's own wasm-opt is off
 # (--no-opt: it would run Debian's binaryen, crates/web/Cargo.toml says why); `optimize` below runs
-# binaryen 132 from npm instead. The workspace profile strips symbols, so wasm-bindgen
-# warns that it cannot read the target features and assumes reference types, which is right for
-# Rust's wasm32 target. Idempotent: each run replaces the three output folders.
+# binaryen 132 from npm instead (with Rust's panic and formatting code snipped first, by name: the
+# `web` profile keeps the names for that, and wasm-opt drops them). Idempotent: each run replaces
+# the three output folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -17,7 +17,7 @@ for tool in wasm-pack wasm-bindgen; do
   command -v "$tool" >/dev/null || { echo "build-web: $tool not found; run scripts/setup.sh" >&2; exit 1; }
 done
 
-# wasm-opt -Oz on the package's wasm, right after wasm-pack (scripts/opt-web-wasm.sh has the flags).
+# Snipping and wasm-opt -Oz on the package's wasm, right after wasm-pack (scripts/opt-web-wasm.sh).
 optimize() { # out-dir
   bash scripts/opt-web-wasm.sh "crates/web/$1/mailconnect_bg.wasm"
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# wasm-opt -Oz on a wasm file of the browser module, in place: scripts/build-web.sh runs it on both
+# Rust's panic and formatting code snipped (scripts/snip-web-wasm.mjs says why), then wasm-opt -Oz,
+# on a wasm file of the browser module that still has its function names, in place: scripts/build-web.sh runs it on both
 # packages, `node scripts/size-web.mjs --verbose` on a build that keeps its names (further
 # arguments, such as --debuginfo, go to wasm-opt).
 #   scripts/opt-web-wasm.sh FILE.wasm [wasm-opt args...]
@@ -7,16 +8,17 @@
 # wasm-opt comes from npm `binaryen` (package.json pins 132.0.0): Debian's binaryen 108 moves the
 # export of wasm-bindgen's externref table to the function table, and the module then fails at
 # init ("WebAssembly.Table.set(): Argument 1 is invalid").
-# The features are those Rust's wasm32-unknown-unknown target enables (LLVM's generic CPU): the
-# build strips the target_features section wasm-opt would read them from, and without them it
-# refuses the memory.copy and memory.fill that Rust emits; none beyond them, so wasm-opt
-# introduces nothing a browser of that target could lack.
+# The features are those Rust's wasm32-unknown-unknown target enables (LLVM's generic CPU), given
+# explicitly: without them wasm-opt refuses the memory.copy and memory.fill that Rust emits; none
+# beyond them, so wasm-opt introduces nothing a browser of that target could lack. wasm-opt drops
+# the function names (no -g); the producers and target_features sections go too.
 set -euo pipefail
 wasm_opt="$(dirname "$0")/../node_modules/.bin/wasm-opt"
 [ -x "$wasm_opt" ] || { echo "opt-web-wasm: $wasm_opt not found; run scripts/setup.sh" >&2; exit 1; }
 [ $# -ge 1 ] && [ -f "$1" ] || { echo "usage: scripts/opt-web-wasm.sh FILE.wasm [wasm-opt args...]" >&2; exit 2; }
 file=$1
 shift
-"$wasm_opt" "$file" -o "$file" -Oz \
+node "$(dirname "$0")/snip-web-wasm.mjs" "$file"
+"$wasm_opt" "$file" -o "$file" -Oz --strip-producers --strip-target-features \
   --enable-reference-types --enable-multivalue --enable-bulk-memory --enable-mutable-globals \
   --enable-sign-ext --enable-nontrapping-float-to-int "$@"

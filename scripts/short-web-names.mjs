@@ -9,6 +9,7 @@
 // package's gzip. Nothing else changes: the import module names (a bundler resolves
 // `./mailconnect_bg.js` by them), the exports the glue calls by their Rust names, the code.
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { assemble, encodeName, leb, Reader, sections } from "./wasm-bytes.mjs";
 
 const GLUE_NAME = /^__(wbg|wbindgen)_[A-Za-z0-9_]+$/;
 const dir = process.argv[2];
@@ -36,86 +37,30 @@ function rename(name) {
 
 // ---- the wasm: rewrite the names in the import (2) and export (7) sections -----------------
 const wasm = readFileSync(wasmPath);
-let pos = 0;
-const u32 = (bytes) => {
-  let result = 0, shift = 0, byte;
-  do {
-    byte = bytes[pos++];
-    result |= (byte & 0x7f) << shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return result >>> 0;
-};
-const leb = (n) => {
-  const out = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n) byte |= 0x80;
-    out.push(byte);
-  } while (n);
-  return Buffer.from(out);
-};
-const name = (bytes) => {
-  const length = u32(bytes);
-  const text = bytes.subarray(pos, pos + length).toString("utf8");
-  pos += length;
-  return text;
-};
-const encodeName = (text) => {
-  const bytes = Buffer.from(text, "utf8");
-  return Buffer.concat([leb(bytes.length), bytes]);
-};
-/** Skips limits (a flags byte, a minimum, and a maximum when flag 1 is set). */
-const limits = (bytes) => {
-  const flags = bytes[pos++];
-  u32(bytes);
-  if (flags & 1) u32(bytes);
-};
-
-if (wasm.readUInt32LE(0) !== 0x6d736100) throw new Error(`${wasmPath} is not a wasm module`);
-const parts = [wasm.subarray(0, 8)];
-pos = 8;
-while (pos < wasm.length) {
-  const id = wasm[pos++];
-  const size = u32(wasm);
-  const start = pos, end = pos + size;
-  if (id !== 2 && id !== 7) {
-    parts.push(Buffer.from([id]), leb(size), wasm.subarray(start, end));
-    pos = end;
-    continue;
-  }
-  const section = wasm.subarray(start, end);
-  pos = 0;
-  const count = u32(section);
+const rewritten = sections(wasm, wasmPath).map(({ id, body }) => {
+  if (id !== 2 && id !== 7) return { id, body };
+  const reader = new Reader(body);
+  const count = reader.u32();
   const out = [leb(count)];
   for (let i = 0; i < count; i++) {
     if (id === 2) {
-      const module = name(section);
-      const field = name(section);
-      const descStart = pos;
-      const kind = section[pos++];
-      if (kind === 0) u32(section); // function: type index
-      else if (kind === 1) (pos++, limits(section)); // table: element type, limits
-      else if (kind === 2) limits(section); // memory
-      else if (kind === 3) pos += 2; // global: value type, mutability
-      else if (kind === 4) (pos++, u32(section)); // tag: attribute, type index
-      else throw new Error(`unknown import kind ${kind} in ${wasmPath}`);
-      out.push(encodeName(module), encodeName(rename(field)), section.subarray(descStart, pos));
+      const module = reader.name();
+      const field = reader.name();
+      const descStart = reader.pos;
+      reader.importKind(wasmPath);
+      out.push(encodeName(module), encodeName(rename(field)), body.subarray(descStart, reader.pos));
     } else {
-      const field = name(section);
-      const descStart = pos;
-      pos++;
-      u32(section);
-      out.push(encodeName(rename(field)), section.subarray(descStart, pos));
+      const field = reader.name();
+      const descStart = reader.pos;
+      reader.pos++;
+      reader.u32();
+      out.push(encodeName(rename(field)), body.subarray(descStart, reader.pos));
     }
   }
-  if (pos !== section.length) throw new Error(`section ${id} of ${wasmPath} did not parse to its end`);
-  const body = Buffer.concat(out);
-  parts.push(Buffer.from([id]), leb(body.length), body);
-  pos = end;
-}
-writeFileSync(wasmPath, Buffer.concat(parts));
+  if (reader.pos !== body.length) throw new Error(`section ${id} of ${wasmPath} did not parse to its end`);
+  return { id, body: Buffer.concat(out) };
+});
+writeFileSync(wasmPath, assemble(wasm, rewritten));
 
 // ---- the glue: the same names, as whole words --------------------------------------------------
 if (renames.size) {

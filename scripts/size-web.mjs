@@ -69,10 +69,10 @@ if (total.gzip > BUDGET_GZIP) {
 }
 
 /**
- * Where the wasm's bytes go. The package's wasm has no names (the `web` profile strips them), so
- * this builds the same crate, profile and features as scripts/build-web.sh's wasm-pack, keeping
- * the names, in a target directory of its own (the package's build is left alone), runs
- * wasm-bindgen and scripts/opt-web-wasm.sh on it as the package build does, and asks twiggy.
+ * Where the wasm's bytes go. The package's wasm has no names (its wasm-opt drops them), so this
+ * builds the same crate, profile and features as scripts/build-web.sh's wasm-pack, in a target
+ * directory of its own (the package's build is left alone), runs wasm-bindgen and
+ * scripts/opt-web-wasm.sh on it as the package build does, keeping the names, and asks twiggy.
  */
 function breakdown() {
   const target = `${REPO}target/size-web-names`;
@@ -85,7 +85,7 @@ function breakdown() {
   }
   console.log("\nwasm breakdown: building with names (target/size-web-names)...");
   run("cargo", ["build", "--quiet", "--lib", "-p", "mailconnect-web", "--target", "wasm32-unknown-unknown", "--profile", "web", "--no-default-features", "--features", "abort-on-panic"],
-    { CARGO_TARGET_DIR: target, CARGO_PROFILE_WEB_STRIP: "false" });
+    { CARGO_TARGET_DIR: target });
   mkdirSync(`${target}/bindgen`, { recursive: true });
   run("wasm-bindgen", ["--target", "web", "--out-dir", `${target}/bindgen`, "--out-name", "mailconnect", `${target}/wasm32-unknown-unknown/web/mailconnect.wasm`]);
   const wasm = `${target}/bindgen/mailconnect_bg.wasm`;
