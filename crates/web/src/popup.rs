@@ -154,8 +154,8 @@ struct Watch {
     renewed: f64,
     poll: i32,
     timer: i32,
-    on_window: Closure<dyn FnMut(MessageEvent)>,
-    _on_channel: Closure<dyn FnMut(MessageEvent)>,
+    /// The window's `message` listener and the channel's `onmessage`.
+    on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_poll: Closure<dyn FnMut()>,
     _on_timeout: Closure<dyn FnMut()>,
 }
@@ -167,7 +167,7 @@ type Shared = Rc<RefCell<Option<Watch>>>;
 fn done(shared: &Shared, outcome: Result<JsValue>) {
     let Some(w) = shared.borrow_mut().take() else { return };
     let win = window();
-    let _ = win.remove_event_listener_with_callback("message", w.on_window.as_ref().unchecked_ref());
+    let _ = win.remove_event_listener_with_callback("message", w.on_message.as_ref().unchecked_ref());
     win.clear_interval_with_handle(w.poll);
     win.clear_timeout_with_handle(w.timer);
     PENDING.with(|p| p.borrow_mut().retain(|e| !(e.key == w.key && e.serial == w.serial)));
@@ -212,7 +212,9 @@ where
     let shared: Shared = Rc::new(RefCell::new(None));
     let win = window();
 
-    let on_window = {
+    // One listener for both: a channel's messages carry their sender's origin too (always this
+    // one), so the check costs nothing there and the wasm holds one closure less.
+    let on_message = {
         let shared = shared.clone();
         let here = origin();
         Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -220,10 +222,6 @@ where
                 accept(&shared, &event.data());
             }
         })
-    };
-    let on_channel = {
-        let shared = shared.clone();
-        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| accept(&shared, &event.data()))
     };
     let on_poll = {
         let shared = shared.clone();
@@ -237,8 +235,8 @@ where
             done(&shared, Err(fail(Code::Timeout, &message)));
         })
     };
-    let _ = win.add_event_listener_with_callback("message", on_window.as_ref().unchecked_ref());
-    channel.set_onmessage(Some(on_channel.as_ref().unchecked_ref()));
+    let _ = win.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+    channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     let poll = win.set_interval_with_callback_and_timeout_and_arguments_0(on_poll.as_ref().unchecked_ref(), POLL_MS).unwrap_or_default();
     let timer = win.set_timeout_with_callback_and_timeout_and_arguments_0(on_timeout.as_ref().unchecked_ref(), delay(timeout_ms)).unwrap_or_default();
     write_busy(&key, serial);
@@ -258,8 +256,7 @@ where
         renewed: now(),
         poll,
         timer,
-        on_window,
-        _on_channel: on_channel,
+        on_message,
         _on_poll: on_poll,
         _on_timeout: on_timeout,
     });
