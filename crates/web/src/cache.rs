@@ -7,10 +7,16 @@
 //! refreshing again. A connect, a disconnect or a grant the edge reports gone also posts
 //! `change: Status` there, which every `Connector` of that edge and connector, in every tab,
 //! dispatches as a `change` event (the tab that caused it dispatches its own at once).
+//!
+//! Every token in memory and every message carries the generation of the browser's binding it
+//! belongs to (session.rs): one of another generation is never served, kept or dispatched, and a
+//! new generation (a bind, an end) clears the memory of every tab.
 
 use crate::browser::{absent, call, deferred, get, is_plain, now, object, sleep, window};
+use crate::edge_client::Edge;
 use crate::error::{refused, Result};
 use crate::prelude::*;
+use crate::session;
 use alloc::rc::Rc;
 use core::cell::RefCell;
 use core::future::Future;
@@ -46,34 +52,40 @@ pub(crate) fn status_js(connected: bool, account: Option<&Account>) -> JsValue {
 /// One connector's token memory, channel and `change` listeners.
 #[derive(Debug)]
 pub(crate) struct Tokens {
-    /// The `TokenInfo` in memory (`{accessToken, expiresAt, scope, account?}`), shared with the
-    /// channel's listener.
-    memory: Rc<RefCell<Option<JsValue>>>,
+    /// The `TokenInfo` in memory (`{accessToken, expiresAt, scope, account?}`) and its
+    /// generation, shared with the listeners.
+    memory: Rc<RefCell<Option<(String, JsValue)>>>,
     channel: BroadcastChannel,
     events: EventTarget,
     margin_ms: f64,
+    /// The edge's URL, which names its binding's generation.
+    base: String,
     /// The channel's `onmessage`, unset and dropped with this.
     _listener: Closure<dyn FnMut(MessageEvent)>,
+    /// Clears the memory when the binding changes.
+    _watch: session::Watch,
 }
 
 impl Tokens {
-    /// Listens on the channel `mailconnect:{key}`.
-    pub(crate) fn new(key: &str, margin_ms: f64) -> Result<Tokens> {
-        let channel = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", key])).map_err(|_| refused("BroadcastChannel"))?;
+    /// Listens on the channel `mailconnect:{edge.key()}` and to the edge's binding.
+    pub(crate) fn new(edge: &Edge, margin_ms: f64) -> Result<Tokens> {
+        let channel = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", &edge.key()])).map_err(|_| refused("BroadcastChannel"))?;
         let events = EventTarget::new().map_err(|_| refused("EventTarget"))?;
         let memory = Rc::new(RefCell::new(None));
+        let base = edge.base.clone();
         let listener = {
-            let (memory, events) = (memory.clone(), events.clone());
+            let (memory, events, base) = (memory.clone(), events.clone(), base.clone());
             // A message that is neither `{token}` nor `{change}` is not ours; the channel is
-            // same-origin by construction.
+            // same-origin by construction. One of another binding is the previous user's.
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
-                if !is_plain(&data) {
+                let generation = session::generation(&base);
+                if !is_plain(&data) || get(&data, "binding").as_string().as_deref() != Some(generation.as_str()) {
                     return;
                 }
                 if js_sys::Reflect::has(&data, &"token".into()).unwrap_or(false) {
                     let token = get(&data, "token");
-                    *memory.borrow_mut() = (!absent(&token)).then_some(token);
+                    *memory.borrow_mut() = (!absent(&token)).then_some((generation, token));
                 }
                 let change = get(&data, "change");
                 if is_plain(&change) {
@@ -82,7 +94,15 @@ impl Tokens {
             })
         };
         channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
-        Ok(Tokens { memory, channel, events, margin_ms, _listener: listener })
+        let watch = {
+            let (memory, events) = (memory.clone(), events.clone());
+            session::Watch::new(&base, &edge.connector, move |status| {
+                *memory.borrow_mut() = None;
+                dispatch(&events, status);
+            })
+            .ok_or_else(|| refused("BroadcastChannel"))?
+        };
+        Ok(Tokens { memory, channel, events, margin_ms, base, _listener: listener, _watch: watch })
     }
 
     /// The target of `change` events.
@@ -93,7 +113,10 @@ impl Tokens {
     /// A copy of the token in memory, if it outlives the margin.
     pub(crate) fn current(&self) -> Option<JsValue> {
         let memory = self.memory.borrow();
-        let token = memory.as_ref()?;
+        let (generation, token) = memory.as_ref()?;
+        if *generation != session::generation(&self.base) {
+            return None;
+        }
         let fresh = get(token, "expiresAt").as_f64().is_some_and(|at| at - self.margin_ms > now());
         fresh.then(|| copy(token))
     }
@@ -102,11 +125,11 @@ impl Tokens {
     /// `connected`: this token comes from a new sign-in, so a `change` goes with it.
     pub(crate) fn store(&self, response: &TokenResponse, connected: bool) -> JsValue {
         let token = token_info(response);
-        *self.memory.borrow_mut() = Some(token.clone());
+        *self.memory.borrow_mut() = Some((session::generation(&self.base), token.clone()));
         if connected {
             self.announce(&token, &status_js(true, response.account.as_ref()));
         } else {
-            self.post(&object(&[("token", &token)]).into());
+            self.post(&object(&[("token", &token)]));
         }
         copy(&token)
     }
@@ -119,11 +142,12 @@ impl Tokens {
 
     /// Posts `{token, change}` and dispatches the change here.
     fn announce(&self, token: &JsValue, change: &JsValue) {
-        self.post(&object(&[("token", token), ("change", change)]).into());
+        self.post(&object(&[("token", token), ("change", change)]));
         dispatch(&self.events, change);
     }
 
-    fn post(&self, message: &JsValue) {
+    fn post(&self, message: &js_sys::Object) {
+        crate::browser::set(message, "binding", &session::generation(&self.base).into());
         // Fails only once closed (the connector was freed): nobody left to tell.
         let _ = self.channel.post_message(message);
     }
@@ -138,9 +162,13 @@ impl Drop for Tokens {
 
 /// Posts `{token, change}` for a sign-in finished outside any `Connector` (the callback page of a
 /// redirect), so the app's other tabs learn of it.
-pub(crate) fn announce_elsewhere(key: &str, response: &TokenResponse) {
-    if let Ok(channel) = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", key])) {
-        let message = object(&[("token", &token_info(response)), ("change", &status_js(true, response.account.as_ref()))]);
+pub(crate) fn announce_elsewhere(edge: &Edge, response: &TokenResponse) {
+    if let Ok(channel) = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", &edge.key()])) {
+        let message = object(&[
+            ("token", &token_info(response)),
+            ("change", &status_js(true, response.account.as_ref())),
+            ("binding", &session::generation(&edge.base).into()),
+        ]);
         let _ = channel.post_message(&message);
         channel.close();
     }

@@ -4,6 +4,9 @@
 //! here until it is read, and `contract_types_of_core_read_as_the_module_expects` (tests/web.rs)
 //! serves core's own serialization, so a renamed field fails that test.
 //!
+//! With a ticket function, an answer `ticket_required` binds the session (session.rs) and the
+//! request goes once more; an answer that comes back after the session changed hands is refused.
+//!
 //! Every request carries the session cookie (`credentials: "include"`, so an edge on a sibling
 //! subdomain works too) and core's CSRF header, which a cross-site form cannot send; nothing is
 //! cached. A body outside the contract is dropped, never kept in an error: half-parsed, it may
@@ -12,9 +15,12 @@
 use crate::browser::{absent, get, is_plain, object, window};
 use crate::error::{bad_response, concat, edge_error, fail, Code, Result};
 use crate::prelude::*;
-use js_sys::{Array, JSON};
+use crate::session;
+use js_sys::{Array, Function, JSON};
 use mailconnect_core::contract::route::{self, Route};
-use mailconnect_core::contract::{Account, Connection, ConnectorInfo, Disconnected, ErrorBody, SessionInfo, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
+use mailconnect_core::contract::{
+    Account, Connection, ConnectorInfo, Disconnected, Ended, ErrorBody, SessionInfo, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE, TICKET_REQUIRED,
+};
 use mailconnect_core::{AccessToken, Action};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -27,11 +33,18 @@ pub(crate) struct Edge {
     pub(crate) base: String,
     /// The connector id.
     pub(crate) connector: String,
+    /// The page's ticket function, when the edge binds sessions to the webmail's users.
+    ticket: Option<Function>,
 }
 
 impl Edge {
     pub(crate) fn new(base: &str, connector: &str) -> Edge {
-        Edge { base: base.trim_end_matches('/').to_owned(), connector: connector.to_owned() }
+        Edge { base: base.trim_end_matches('/').to_owned(), connector: connector.to_owned(), ticket: None }
+    }
+
+    /// Binds the session with fresh tickets from `ticket` whenever the edge asks for one.
+    pub(crate) fn with_ticket(self, ticket: Option<Function>) -> Edge {
+        Edge { ticket, ..self }
     }
 
     /// Names this connector's Web Lock, token channel and busy marker: `{base}:{connector}`.
@@ -47,37 +60,73 @@ impl Edge {
 
     /// `GET /connectors/{id}`.
     pub(crate) async fn info(&self) -> Result<ConnectorInfo> {
-        call(&self.url(route::CONNECTOR), None, connector_info).await
+        self.call(&self.url(route::CONNECTOR), None, connector_info).await
     }
 
     /// `POST /connectors/{id}/token`: redeems an authorization code (core's `TokenRequest`).
     pub(crate) async fn exchange(&self, code: &str, verifier: &str, redirect_uri: &str) -> Result<TokenResponse> {
         let body = object(&[("code", &code.into()), ("code_verifier", &verifier.into()), ("redirect_uri", &redirect_uri.into())]);
-        call(&self.url(route::TOKEN), Some(&body), token_response).await
+        self.call(&self.url(route::TOKEN), Some(&body), token_response).await
     }
 
     /// `POST /connectors/{id}/refresh`.
     pub(crate) async fn refresh(&self) -> Result<TokenResponse> {
-        call(&self.url(route::REFRESH), Some(&js_sys::Object::new()), token_response).await
+        self.call(&self.url(route::REFRESH), Some(&js_sys::Object::new()), token_response).await
     }
 
     /// `POST /connectors/{id}/disconnect`.
     pub(crate) async fn disconnect(&self) -> Result<Disconnected> {
-        call(&self.url(route::DISCONNECT), Some(&js_sys::Object::new()), disconnected).await
+        self.call(&self.url(route::DISCONNECT), Some(&js_sys::Object::new()), disconnected).await
     }
 
     /// `GET /session`.
     pub(crate) async fn session(&self) -> Result<SessionInfo> {
-        call(&route::SESSION.url(&self.base, ""), None, session_info).await
+        self.call(&route::SESSION.url(&self.base, ""), None, session_info).await
+    }
+
+    /// `POST /session/bind` (core's `BindRequest`): the session, now the ticket's user's.
+    pub(crate) async fn bind(&self, ticket: &str) -> Result<SessionInfo> {
+        self.call(&route::SESSION_BIND.url(&self.base, ""), Some(&object(&[("ticket", &ticket.into())])), session_info).await
+    }
+
+    /// `POST /session/end`.
+    pub(crate) async fn end(&self) -> Result<Ended> {
+        self.call(&route::SESSION_END.url(&self.base, ""), Some(&js_sys::Object::new()), ended).await
+    }
+
+    /// GET (no body) or POST (a JSON body) `url`; a 2xx body must read as `read` does, any other
+    /// status must carry an `ErrorBody`. With a ticket function, `ticket_required` binds the
+    /// session and the request goes once more; an answer that arrives once the binding changed
+    /// is refused (`session_changed`): it may be the previous user's.
+    async fn call<T>(&self, url: &str, body: Option<&js_sys::Object>, read: fn(&JsValue) -> Option<T>) -> Result<T> {
+        let (json, status) = self.fetch_json(url, body).await?;
+        read(&json).ok_or_else(|| bad_response(url, status))
+    }
+
+    /// `fetch_json` for `call`; not generic, so its future exists once.
+    async fn fetch_json(&self, url: &str, body: Option<&js_sys::Object>) -> Result<(JsValue, u16)> {
+        let mut retried = false;
+        loop {
+            let before = session::generation(&self.base);
+            let answer = fetch_json(url, body).await;
+            let changed = session::generation(&self.base) != before;
+            match (answer, &self.ticket) {
+                (Err(e), Some(ticket)) if !retried && get(&e, "code").as_string().as_deref() == Some(TICKET_REQUIRED) => {
+                    // Unless another request bound the session meanwhile.
+                    if !changed {
+                        session::bind(&self.base, ticket).await?;
+                    }
+                    retried = true;
+                }
+                (Ok(_), _) if changed => {
+                    return Err(fail(Code::SessionChanged, "the webmail's user changed during this request: try again"));
+                }
+                (answer, _) => return answer,
+            }
+        }
     }
 }
 
-/// GET (no body) or POST (a JSON body) `url`; a 2xx body must read as `read` does, any other
-/// status must carry an `ErrorBody`.
-async fn call<T>(url: &str, body: Option<&js_sys::Object>, read: fn(&JsValue) -> Option<T>) -> Result<T> {
-    let (json, status) = fetch_json(url, body).await?;
-    read(&json).ok_or_else(|| bad_response(url, status))
-}
 
 /// The parsed body of a 2xx answer and its status; the edge's error for any other status (or
 /// `bad_response` without one). Not generic, so its future exists once.
@@ -175,6 +224,10 @@ fn token_response(v: &JsValue) -> Option<TokenResponse> {
 
 fn disconnected(v: &JsValue) -> Option<Disconnected> {
     Some(Disconnected { status: string(plain(v)?, "status")? })
+}
+
+fn ended(v: &JsValue) -> Option<Ended> {
+    Some(Ended { status: string(plain(v)?, "status")? })
 }
 
 fn session_info(v: &JsValue) -> Option<SessionInfo> {
