@@ -49,38 +49,44 @@ pub(crate) fn status_js(connected: bool, account: Option<&Account>) -> JsValue {
     status.into()
 }
 
-/// One connector's token memory, channel and `change` listeners.
+/// One connector's token memory, channels and `change` listeners.
 #[derive(Debug)]
 pub(crate) struct Tokens {
     /// The `TokenInfo` in memory (`{accessToken, expiresAt, scope, account?}`) and its
-    /// generation, shared with the listeners.
+    /// generation, shared with the listener.
     memory: Rc<RefCell<Option<(String, JsValue)>>>,
     channel: BroadcastChannel,
+    /// The edge's channel, where a new binding is announced (session.rs).
+    bindings: BroadcastChannel,
     events: EventTarget,
     margin_ms: f64,
-    /// The edge's URL, which names its binding's generation.
-    base: String,
-    /// The channel's `onmessage`, unset and dropped with this.
+    /// Both channels' `onmessage`, unset and dropped with this.
     _listener: Closure<dyn FnMut(MessageEvent)>,
-    /// Clears the memory when the binding changes.
-    _watch: session::Watch,
 }
 
 impl Tokens {
-    /// Listens on the channel `mailconnect:{edge.key()}` and to the edge's binding.
+    /// Listens on the channel `mailconnect:{edge.key()}` and on the edge's bindings.
     pub(crate) fn new(edge: &Edge, margin_ms: f64) -> Result<Tokens> {
-        let channel = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", &edge.key()])).map_err(|_| refused("BroadcastChannel"))?;
+        let channel = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", &edge.key()]));
+        let (Ok(channel), Some(bindings)) = (channel, session::channel(&edge.base)) else { return Err(refused("BroadcastChannel")) };
         let events = EventTarget::new().map_err(|_| refused("EventTarget"))?;
         let memory = Rc::new(RefCell::new(None));
-        let base = edge.base.clone();
         let listener = {
-            let (memory, events, base) = (memory.clone(), events.clone(), base.clone());
-            // A message that is neither `{token}` nor `{change}` is not ours; the channel is
-            // same-origin by construction. One of another binding is the previous user's.
+            let (memory, events, connector) = (memory.clone(), events.clone(), edge.connector.clone());
+            // A message that is neither `{token}` nor `{change}` nor a binding is not ours; the
+            // channels are same-origin by construction. One of another binding is the previous user's.
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
-                let generation = session::generation(&base);
-                if !is_plain(&data) || get(&data, "binding").as_string().as_deref() != Some(generation.as_str()) {
+                let (binding, connectors) = (get(&data, "binding").as_string(), get(&data, "connectors"));
+                if let (Some(binding), true) = (binding.clone(), is_plain(&connectors)) {
+                    session::set_generation(binding);
+                    *memory.borrow_mut() = None;
+                    let status = get(&connectors, &connector);
+                    dispatch(&events, &if is_plain(&status) { status } else { status_js(false, None) });
+                    return;
+                }
+                let generation = session::generation();
+                if !is_plain(&data) || binding.as_deref() != Some(generation.as_str()) {
                     return;
                 }
                 if js_sys::Reflect::has(&data, &"token".into()).unwrap_or(false) {
@@ -94,15 +100,8 @@ impl Tokens {
             })
         };
         channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
-        let watch = {
-            let (memory, events) = (memory.clone(), events.clone());
-            session::Watch::new(&base, &edge.connector, move |status| {
-                *memory.borrow_mut() = None;
-                dispatch(&events, status);
-            })
-            .ok_or_else(|| refused("BroadcastChannel"))?
-        };
-        Ok(Tokens { memory, channel, events, margin_ms, base, _listener: listener, _watch: watch })
+        bindings.set_onmessage(Some(listener.as_ref().unchecked_ref()));
+        Ok(Tokens { memory, channel, bindings, events, margin_ms, _listener: listener })
     }
 
     /// The target of `change` events.
@@ -114,7 +113,7 @@ impl Tokens {
     pub(crate) fn current(&self) -> Option<JsValue> {
         let memory = self.memory.borrow();
         let (generation, token) = memory.as_ref()?;
-        if *generation != session::generation(&self.base) {
+        if *generation != session::generation() {
             return None;
         }
         let fresh = get(token, "expiresAt").as_f64().is_some_and(|at| at - self.margin_ms > now());
@@ -125,7 +124,7 @@ impl Tokens {
     /// `connected`: this token comes from a new sign-in, so a `change` goes with it.
     pub(crate) fn store(&self, response: &TokenResponse, connected: bool) -> JsValue {
         let token = token_info(response);
-        *self.memory.borrow_mut() = Some((session::generation(&self.base), token.clone()));
+        *self.memory.borrow_mut() = Some((session::generation(), token.clone()));
         if connected {
             self.announce(&token, &status_js(true, response.account.as_ref()));
         } else {
@@ -147,7 +146,7 @@ impl Tokens {
     }
 
     fn post(&self, message: &js_sys::Object) {
-        crate::browser::set(message, "binding", &session::generation(&self.base).into());
+        crate::browser::set(message, "binding", &session::generation().into());
         // Fails only once closed (the connector was freed): nobody left to tell.
         let _ = self.channel.post_message(message);
     }
@@ -155,8 +154,10 @@ impl Tokens {
 
 impl Drop for Tokens {
     fn drop(&mut self) {
-        self.channel.set_onmessage(None);
-        self.channel.close();
+        for channel in [&self.channel, &self.bindings] {
+            channel.set_onmessage(None);
+            channel.close();
+        }
     }
 }
 
@@ -164,11 +165,8 @@ impl Drop for Tokens {
 /// redirect), so the app's other tabs learn of it.
 pub(crate) fn announce_elsewhere(edge: &Edge, response: &TokenResponse) {
     if let Ok(channel) = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", &edge.key()])) {
-        let message = object(&[
-            ("token", &token_info(response)),
-            ("change", &status_js(true, response.account.as_ref())),
-            ("binding", &session::generation(&edge.base).into()),
-        ]);
+        let message =
+            object(&[("token", &token_info(response)), ("change", &status_js(true, response.account.as_ref())), ("binding", &session::generation().into())]);
         let _ = channel.post_message(&message);
         channel.close();
     }

@@ -60,56 +60,58 @@ impl Edge {
 
     /// `GET /connectors/{id}`.
     pub(crate) async fn info(&self) -> Result<ConnectorInfo> {
-        self.call(&self.url(route::CONNECTOR), None, connector_info).await
+        let url = self.url(route::CONNECTOR);
+        read(&url, self.fetch_json(&url, None).await?, connector_info)
     }
 
     /// `POST /connectors/{id}/token`: redeems an authorization code (core's `TokenRequest`).
     pub(crate) async fn exchange(&self, code: &str, verifier: &str, redirect_uri: &str) -> Result<TokenResponse> {
         let body = object(&[("code", &code.into()), ("code_verifier", &verifier.into()), ("redirect_uri", &redirect_uri.into())]);
-        self.call(&self.url(route::TOKEN), Some(&body), token_response).await
+        let url = self.url(route::TOKEN);
+        read(&url, self.fetch_json(&url, Some(&body)).await?, token_response)
     }
 
     /// `POST /connectors/{id}/refresh`.
     pub(crate) async fn refresh(&self) -> Result<TokenResponse> {
-        self.call(&self.url(route::REFRESH), Some(&js_sys::Object::new()), token_response).await
+        let url = self.url(route::REFRESH);
+        read(&url, self.fetch_json(&url, Some(&js_sys::Object::new())).await?, token_response)
     }
 
     /// `POST /connectors/{id}/disconnect`.
     pub(crate) async fn disconnect(&self) -> Result<Disconnected> {
-        self.call(&self.url(route::DISCONNECT), Some(&js_sys::Object::new()), disconnected).await
+        let url = self.url(route::DISCONNECT);
+        read(&url, self.fetch_json(&url, Some(&js_sys::Object::new())).await?, disconnected)
     }
 
     /// `GET /session`.
     pub(crate) async fn session(&self) -> Result<SessionInfo> {
-        self.call(&route::SESSION.url(&self.base, ""), None, session_info).await
+        let url = route::SESSION.url(&self.base, "");
+        read(&url, self.fetch_json(&url, None).await?, session_info)
     }
 
     /// `POST /session/bind` (core's `BindRequest`): the session, now the ticket's user's.
     pub(crate) async fn bind(&self, ticket: &str) -> Result<SessionInfo> {
-        self.call(&route::SESSION_BIND.url(&self.base, ""), Some(&object(&[("ticket", &ticket.into())])), session_info).await
+        let url = route::SESSION_BIND.url(&self.base, "");
+        read(&url, self.fetch_json(&url, Some(&object(&[("ticket", &ticket.into())]))).await?, session_info)
     }
 
     /// `POST /session/end`.
     pub(crate) async fn end(&self) -> Result<Ended> {
-        self.call(&route::SESSION_END.url(&self.base, ""), Some(&js_sys::Object::new()), ended).await
+        let url = route::SESSION_END.url(&self.base, "");
+        read(&url, self.fetch_json(&url, Some(&js_sys::Object::new())).await?, ended)
     }
 
-    /// GET (no body) or POST (a JSON body) `url`; a 2xx body must read as `read` does, any other
-    /// status must carry an `ErrorBody`. With a ticket function, `ticket_required` binds the
-    /// session and the request goes once more; an answer that arrives once the binding changed
-    /// is refused (`session_changed`): it may be the previous user's.
-    async fn call<T>(&self, url: &str, body: Option<&js_sys::Object>, read: fn(&JsValue) -> Option<T>) -> Result<T> {
-        let (json, status) = self.fetch_json(url, body).await?;
-        read(&json).ok_or_else(|| bad_response(url, status))
-    }
-
-    /// `fetch_json` for `call`; not generic, so its future exists once.
+    /// GET (no body) or POST (a JSON body) `url`: the parsed body of a 2xx answer and its status
+    /// (for `read`), the edge's error for any other status. With a ticket function,
+    /// `ticket_required` binds the session and the request goes once more; an answer that arrives
+    /// once the binding changed is refused (`session_changed`): it may be the previous user's.
+    /// Not generic, so its future exists once; each route reads its answer with `read`.
     async fn fetch_json(&self, url: &str, body: Option<&js_sys::Object>) -> Result<(JsValue, u16)> {
         let mut retried = false;
         loop {
-            let before = session::generation(&self.base);
+            let before = session::generation();
             let answer = fetch_json(url, body).await;
-            let changed = session::generation(&self.base) != before;
+            let changed = session::generation() != before;
             match (answer, &self.ticket) {
                 (Err(e), Some(ticket)) if !retried && get(&e, "code").as_string().as_deref() == Some(TICKET_REQUIRED) => {
                     // Unless another request bound the session meanwhile.
@@ -127,9 +129,13 @@ impl Edge {
     }
 }
 
+/// A 2xx answer of `url` as `reader` reads it (`bad_response` when it does not).
+fn read<T>(url: &str, (json, status): (JsValue, u16), reader: fn(&JsValue) -> Option<T>) -> Result<T> {
+    reader(&json).ok_or_else(|| bad_response(url, status))
+}
 
 /// The parsed body of a 2xx answer and its status; the edge's error for any other status (or
-/// `bad_response` without one). Not generic, so its future exists once.
+/// `bad_response` without one): one request, as `Edge::fetch_json` sends it.
 async fn fetch_json(url: &str, body: Option<&js_sys::Object>) -> Result<(JsValue, u16)> {
     let init = RequestInit::new();
     init.set_credentials(RequestCredentials::Include);

@@ -750,14 +750,14 @@ fn calls(ticket: &js_sys::Function) -> f64 {
 /// The generation of the browser's binding to this page's edge, as session.rs keeps it.
 fn binding() -> String {
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    storage.get_item(&format!("mailconnect:{}/oauth:binding", origin())).unwrap().unwrap_or_default()
+    storage.get_item("mailconnect:binding").unwrap().unwrap_or_default()
 }
 
 /// Another tab's bind or end: a new generation of the binding to this page's edge, with no connectors.
 async fn switch_binding(generation: &str) {
     let switch = js_sys::Object::new();
     Reflect::set(&switch, &"binding".into(), &generation.into()).unwrap();
-    Reflect::set(&switch, &"connectors".into(), &Array::new()).unwrap();
+    Reflect::set(&switch, &"connectors".into(), &js_sys::Object::new()).unwrap();
     broadcast(&format!("mailconnect:{}/oauth", origin()), &switch.into());
     JsFuture::from(sleep(20)).await.unwrap();
 }
