@@ -8,12 +8,17 @@
 // see mailbox.js). Any deep link may add `connect=<extension id>` to start connecting on arrival
 // (as an onboarding mail's "Set up Teams" link would); there is no click then, so browsers block
 // the popup and mailconnect falls back to a full-page redirect that returns to the same deep link.
+//
+// With the stack's demo back end (users.js) the webmail has its own sign-in, as Ada or Grace:
+// mailconnect then gets a `ticket` function, so the edge session belongs to the signed-in user,
+// and signing out ends it (`endSession`) before the back end's own sign-out.
 
-import init, { Connector } from "/pkg/mailconnect.js";
+import init, { Connector, endSession } from "/pkg/mailconnect.js";
 import { linkedMessage, registerMailtoHandler } from "/pkg/links.js";
 import { mountTeamsMeetings } from "/calendar.js";
 import { escapeHtml } from "/html.js";
 import { LINK_BASE, openMessage, renderCompose, renderInbox, renderMessage } from "/mailbox.js";
+import { demoBackend, initials, renderSignIn } from "/users.js";
 
 const EDGE = `${location.origin}/oauth`;
 
@@ -69,8 +74,10 @@ const EVENTS = [
 
 /** One extension: its mailconnect Connector and the parts of the page that show it. */
 class Extension {
-  constructor(def) {
+  /** `ticket`: the back end's ticket function, when the webmail has users. */
+  constructor(def, ticket) {
     this.def = def;
+    this.ticket = ticket;
     this.connector = null;
     this.api = null;
     this.account = null;
@@ -81,7 +88,7 @@ class Extension {
   /** Loads the connector from the edge, then asks the edge session whether it is connected. */
   async start() {
     try {
-      this.connector = await Connector.load({ edge: EDGE, connector: this.def.id });
+      this.connector = await Connector.load({ edge: EDGE, connector: this.def.id, ticket: this.ticket });
       // Any tab of this webmail (this one included) connected or disconnected, or the grant died.
       this.connector.addEventListener("change", ({ detail }) => this.changed(detail));
       ({ api: this.api, adminConsentUrl: this.adminConsentUrl } = await publicSettings(this.def));
@@ -320,7 +327,8 @@ async function publicSettings(def) {
   return { api: { kind: "xoauth2", url: cloud ? null : `${login.origin}/outlook/xoauth2` }, adminConsentUrl };
 }
 
-function renderShell(viewName) {
+/** `user`: who is signed in to the webmail, when it has users. */
+function renderShell(viewName, user) {
   const nav = Object.entries(VIEWS).filter(([, v]) => !v.linkOnly).map(([name, v]) =>
     `<a href="/?view=${name}" class="nav-item" ${name === viewName ? 'aria-current="page"' : ""}>${escapeHtml(v.title)}</a>`).join("");
   const pills = EXTENSIONS.map((e) => `<span class="pill" data-connector="${e.id}" data-state="loading">${escapeHtml(e.name)}</span>`).join("");
@@ -329,7 +337,9 @@ function renderShell(viewName) {
     <header class="topbar">
       <div class="brand"><span class="brand-mark">C</span> Contoso Mail</div>
       <div class="pills" aria-label="Connected services">${pills}</div>
-      <div class="me" title="Ada Lovelace"><span class="avatar">AL</span></div>
+      ${user
+        ? `<div class="me" data-user="${escapeHtml(user.id)}" title="${escapeHtml(user.name)}"><span class="avatar">${escapeHtml(initials(user.name))}</span> <button type="button" class="signout secondary">Sign out</button></div>`
+        : '<div class="me" title="Ada Lovelace"><span class="avatar">AL</span></div>'}
     </header>
     <nav class="rail" aria-label="Views">${nav}</nav>
     <main class="content" id="content" data-view="${viewName}"></main>
@@ -410,9 +420,21 @@ function wire(extensions) {
   });
 }
 
+/** Sign out: mailconnect forgets the edge session in every tab, then the back end its own. */
+async function signOut(backend) {
+  await endSession({ edge: EDGE });
+  await backend.signOut();
+  location.reload();
+}
+
 async function main() {
   // First: the link functions are the wasm module's too.
   await init();
+  const backend = await demoBackend();
+  if (backend && !backend.user) {
+    renderSignIn(backend, EDGE);
+    return;
+  }
   const params = new URLSearchParams(location.search);
   let link;
   let linkError;
@@ -429,11 +451,12 @@ async function main() {
     params.delete("connect");
     history.replaceState(null, "", `${location.pathname}${params.size ? `?${params}` : ""}${location.hash}`);
   }
-  renderShell(viewName);
+  renderShell(viewName, backend?.user);
+  document.querySelector(".signout")?.addEventListener("click", () => signOut(backend));
   document.title = `${VIEWS[viewName].title} · Contoso Mail`;
   VIEWS[viewName].render(document.getElementById("content"), params);
 
-  const extensions = EXTENSIONS.map((def) => new Extension(def));
+  const extensions = EXTENSIONS.map((def) => new Extension(def, backend?.ticket));
   wire(extensions);
   await Promise.all(extensions.map((e) => e.start()));
   // The calendar's Teams meetings go to the Graph the Teams connector signs in for.

@@ -4,7 +4,7 @@
 // Tests:  const stack = await startStack({ accessTokenTtl: 5 });
 //         ... stack.url (http://localhost:<port>), stack.oauth (the OAuth server's API) ...
 //         await stack.stop();
-// Dev:    node tests/support/stack.mjs [--port 8787] [--oauth-port 9010] [--access-token-ttl 90] [--https]
+// Dev:    node tests/support/stack.mjs [--port 8787] [--oauth-port 9010] [--access-token-ttl 90] [--https] [--users]
 //         runs until Ctrl-C (scripts/dev.sh does this), or exits 1 saying which part died when
 //         wrangler/workerd or the OAuth server stops under it.
 //
@@ -26,10 +26,16 @@
 //                 /oauth/token paths), client secret (HTTP Basic); Zoom's strict refresh-token
 //                 rotation with option `rotation: 'strict'` or the OAuth server's POST /_test/mode
 // Only the authority differs from production: it is the local OAuth server.
+//
+// Two modes. Browser-bound (the default): an edge session belongs to a browser. Users (option
+// `users`): the demo webmail's back end (demo-backend.mjs) signs Ada or Grace in and mints tickets
+// with an Ed25519 key made at start; the edge gets its public key (USER_TICKET_KEYS), a USER_ID_KEY
+// and the back end's API key for the users routes (BACKEND_API_KEYS, `stack.backendApiKey`; teams
+// and outlook-mail have backend_access), so every session is bound to a webmail user.
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { connect, createServer } from 'node:net';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -37,6 +43,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startDemoBackend } from './demo-backend.mjs';
 import { generateCertificateKey, startOAuthServer } from './oauth-server.mjs';
 import { localCertificate } from './tls.mjs';
 
@@ -81,8 +88,11 @@ export async function freePort() {
   return port;
 }
 
-/** wrangler.toml without [build], with `main` and the assets directory made absolute. */
-async function stackConfig(source, target) {
+/**
+ * wrangler.toml without [build], with `main` and the assets directory made absolute; `assets`
+ * replaces the assets directory when given.
+ */
+async function stackConfig(source, target, assets) {
   const base = dirname(source);
   const lines = (await readFile(source, 'utf8')).split('\n');
   let inBuild = false;
@@ -91,8 +101,9 @@ async function stackConfig(source, target) {
     const table = /^\s*\[\[?\s*([^\]]+?)\s*\]\]?/.exec(line);
     if (table) inBuild = table[1] === 'build' || table[1].startsWith('build.');
     if (inBuild) continue;
-    const path = /^(\s*(?:main|directory)\s*=\s*)"([^"]+)"(.*)$/.exec(line);
-    kept.push(path && !isAbsolute(path[2]) ? `${path[1]}${JSON.stringify(resolve(base, path[2]))}${path[3]}` : line);
+    const path = /^(\s*(main|directory)\s*=\s*)"([^"]+)"(.*)$/.exec(line);
+    if (path && path[2] === 'directory' && assets) kept.push(`${path[1]}${JSON.stringify(assets)}${path[4]}`);
+    else kept.push(path && !isAbsolute(path[3]) ? `${path[1]}${JSON.stringify(resolve(base, path[3]))}${path[4]}` : line);
   }
   await writeFile(target, kept.join('\n'));
 }
@@ -113,14 +124,16 @@ function envLine(key, value) {
  * accessTokenTtl (s, default 90: the module refreshes a token with less than 60 s left, so a
  * refresh shows after half a minute), rotation, config (wrangler config; default
  * $MAILCONNECT_WRANGLER_CONFIG, else wrangler.toml), varsFile (the env file to write),
- * log (print wrangler's and the OAuth server's output), readyTimeoutMs (default 90 000),
+ * log (print wrangler's and the OAuth server's output), readyTimeoutMs (default 90 000), users
+ * (the users mode above),
  * https (serve the webmail, the edge and the OAuth server over https with tls.mjs's certificate:
  * WebKit keeps no `Secure` cookie from http://localhost, and the page may then call nothing on
  * http; the edge's cookie stays the production one either way).
  * Resolves to { url, edge, oauth (startOAuthServer's API), connectors (as given to the Worker),
  * appApiKey (smtp-relay's API key), output() (wrangler's last output), failed (a promise of the
  * Error that says which part died under the running stack), tls (https only: tls.mjs's paths and
- * PEMs), stop() }.
+ * PEMs), stop() }; with `users: true` also backend (demo-backend.mjs's API: url, mint) and
+ * backendApiKey.
  */
 export async function startStack(options = {}) {
   const port = options.port ?? await freePort();
@@ -132,7 +145,10 @@ export async function startStack(options = {}) {
   const configSource = resolve(REPO, options.config ?? process.env.MAILCONNECT_WRANGLER_CONFIG ?? 'wrangler.toml');
   if (!existsSync(configSource)) throw new Error(`${configSource} is missing: the edge Worker's configuration is needed`);
   const config = join(dir, 'wrangler.toml');
-  await stackConfig(configSource, config);
+  const tlsFiles = tls && { key: tls.key, cert: tls.cert };
+  // Users mode: the demo's back end, and the webmail's files with its address beside them.
+  const backend = options.users ? await startDemoBackend({ origin, tls: tlsFiles }) : undefined;
+  await stackConfig(configSource, config, backend && await demoAssets(join(dir, 'www'), backend.url));
 
   const cert = generateCertificateKey();
   const oauth = await startOAuthServer({
@@ -141,7 +157,7 @@ export async function startStack(options = {}) {
     accessTokenTtl: options.accessTokenTtl ?? 90,
     rotation: options.rotation,
     certificate: cert,
-    tls: tls && { key: tls.key, cert: tls.cert },
+    tls: tlsFiles,
     log: options.log,
   });
   const connectors = {
@@ -164,6 +180,10 @@ export async function startStack(options = {}) {
     },
   };
   const appApiKey = randomBytes(32).toString('base64url');
+  const backendApiKey = backend && randomBytes(32).toString('base64url');
+  if (backend) {
+    for (const id of ['teams', 'outlook-mail']) connectors[id].backend_access = true;
+  }
   const varsFile = options.varsFile ?? join(dir, 'dev.vars');
   await writeFile(varsFile, [
     '# Written by tests/support/stack.mjs for the local stack; rewritten at every start.',
@@ -175,6 +195,11 @@ export async function startStack(options = {}) {
     envLine('SMTP_RELAY_API_KEYS', appApiKey),
     envLine('ALLOWED_ORIGINS', origin),
     envLine('CONNECTORS', JSON.stringify(connectors)),
+    ...(backend ? [
+      envLine('USER_TICKET_KEYS', backend.ticketKeys),
+      envLine('USER_ID_KEY', randomBytes(32).toString('base64')),
+      envLine('BACKEND_API_KEYS', backendApiKey),
+    ] : []),
     '',
   ].join('\n'), { mode: 0o600 });
 
@@ -237,6 +262,7 @@ export async function startStack(options = {}) {
       }
     }
     await oauth.stop();
+    await backend?.stop();
     await rm(dir, { recursive: true, force: true });
   }
 
@@ -247,7 +273,20 @@ export async function startStack(options = {}) {
     throw new Error(`${err.message}\n--- wrangler output ---\n${output.join('').slice(-4000)}`);
   }
   const failed = watchStack({ exited, isStopped: () => stopped, port, oauthPort: oauth.port, output });
-  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, appApiKey, output: () => output.join(''), failed, tls, stop };
+  return { url: origin, edge: `${origin}/oauth`, oauth, connectors, appApiKey, backend, backendApiKey, output: () => output.join(''), failed, tls, stop };
+}
+
+/**
+ * The demo webmail's files for a users-mode stack, in `target`: a symbolic link to each entry of
+ * www/ (so edits show as they do on the plain stack) and `demo-backend.json` naming the back end,
+ * which www/app.js reads to offer its sign-in. The plain stack serves www/ itself, without it.
+ */
+async function demoAssets(target, backendUrl) {
+  const www = join(REPO, 'www');
+  await mkdir(target, { recursive: true });
+  for (const entry of await readdir(www)) await symlink(join(www, entry), join(target, entry));
+  await writeFile(join(target, 'demo-backend.json'), JSON.stringify({ url: backendUrl }));
+  return target;
 }
 
 // How often the running stack is checked, and how many refused connections in a row count as a
@@ -349,6 +388,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       'access-token-ttl': { type: 'string', default: '90' },
       quiet: { type: 'boolean', default: false },
       https: { type: 'boolean', default: false },
+      users: { type: 'boolean', default: false },
     },
   });
   const port = Number(values.port);
@@ -359,12 +399,17 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     varsFile: port === 8787 ? join(REPO, '.dev.vars') : undefined,
     log: !values.quiet,
     https: values.https,
+    users: values.users,
   });
   console.log(`\nmailconnect demo webmail: ${stack.url}/`);
   console.log(`  edge      ${stack.edge}/health`);
   console.log(`  OAuth     ${stack.oauth.url} (sign in as ${stack.oauth.users[0].username}, any password)`);
   console.log(`  Access tokens live ${values['access-token-ttl']} s; the page gets a fresh one when less than 60 s are left.`);
   console.log(`  Mail servers: MAILCONNECT_API_KEY=${stack.appApiKey} mailconnect app-token --edge ${stack.edge} --connector smtp-relay --user relay@contoso.dev`);
+  if (stack.backend) {
+    console.log(`  Users: sign in to the webmail as Ada or Grace (back end ${stack.backend.url}); each has her own connections on every browser.`);
+    console.log(`  The back end's API key for the users routes: ${stack.backendApiKey}`);
+  }
   if (stack.tls) {
     console.log(`  https: the certificate is signed by a CA made for this machine, ${stack.tls.caPath}`);
     console.log('    Trust that CA once, or proceed past the browser\'s warning on both origins above (webmail and OAuth).');

@@ -8,6 +8,7 @@
 
 import init, {
   Connector,
+  endSession,
   handleCallback,
   MailconnectError,
   type Account,
@@ -15,6 +16,7 @@ import init, {
   type AdminConsent,
   type ConnectOptions,
   type ConnectorOptions,
+  type EndSessionOptions,
   type Status,
   type TokenInfo,
 } from "mailconnect";
@@ -61,6 +63,16 @@ export async function connectorApi(button: HTMLButtonElement): Promise<void> {
   await Connector.load({ edge: "/oauth", connector: "teams" });
   // @ts-expect-error `connector` is required
   await Connector.load({ edge: "/oauth" });
+  const ticket = async (): Promise<string> => (await fetch("/webmail/ticket", { method: "POST" })).text();
+  await Connector.load({ edge: "/oauth", connector: "teams", ticket });
+  // @ts-expect-error a ticket is a function resolving to the ticket, not the ticket
+  await Connector.load({ edge: "/oauth", connector: "teams", ticket: "eyJ..." });
+  const end: EndSessionOptions = { edge: "/oauth" };
+  const ended: Promise<void> = endSession(end);
+  await ended;
+  exactly<Returns<typeof endSession>, false>(true);
+  // @ts-expect-error the edge is required
+  await endSession({});
 
   const connect: ConnectOptions = {
     mode: "auto",

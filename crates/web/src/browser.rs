@@ -10,6 +10,21 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Storage, Window};
 
+/// The module's own state, in a `static`. Sound only because the module runs on one thread: it
+/// is built without atomics (no shared memory), so nothing can reach it from another thread.
+/// (std's `thread_local!` says the same, but the module links no std: lib.rs says why.)
+pub(crate) struct Local<T>(pub(crate) T);
+
+// SAFETY: see `Local`; the crate does not compile with the `atomics` target feature.
+#[cfg(not(target_feature = "atomics"))]
+unsafe impl<T> Sync for Local<T> {}
+
+impl<T> Local<T> {
+    pub(crate) fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.0)
+    }
+}
+
 /// The page's window. Every export that needs it runs in a page (links parsing does not call this).
 pub(crate) fn window() -> Window {
     web_sys::window().expect_throw("mailconnect runs in a browser window")

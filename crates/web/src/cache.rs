@@ -7,10 +7,16 @@
 //! refreshing again. A connect, a disconnect or a grant the edge reports gone also posts
 //! `change: Status` there, which every `Connector` of that edge and connector, in every tab,
 //! dispatches as a `change` event (the tab that caused it dispatches its own at once).
+//!
+//! Every token in memory and every message carries the generation of the browser's binding it
+//! belongs to (session.rs): one of another generation is never served, kept or dispatched, and a
+//! new generation (a bind, an end) clears the memory of every tab.
 
 use crate::browser::{absent, call, deferred, get, is_plain, now, object, sleep, window};
+use crate::edge_client::Edge;
 use crate::error::{refused, Result};
 use crate::prelude::*;
+use crate::session;
 use alloc::rc::Rc;
 use core::cell::RefCell;
 use core::future::Future;
@@ -43,37 +49,49 @@ pub(crate) fn status_js(connected: bool, account: Option<&Account>) -> JsValue {
     status.into()
 }
 
-/// One connector's token memory, channel and `change` listeners.
+/// One connector's token memory, channels and `change` listeners.
 #[derive(Debug)]
 pub(crate) struct Tokens {
-    /// The `TokenInfo` in memory (`{accessToken, expiresAt, scope, account?}`), shared with the
-    /// channel's listener.
-    memory: Rc<RefCell<Option<JsValue>>>,
+    /// The `TokenInfo` in memory (`{accessToken, expiresAt, scope, account?}`) and its
+    /// generation, shared with the listener.
+    memory: Rc<RefCell<Option<(String, JsValue)>>>,
     channel: BroadcastChannel,
+    /// The edge's channel, where a new binding is announced (session.rs).
+    bindings: BroadcastChannel,
     events: EventTarget,
     margin_ms: f64,
-    /// The channel's `onmessage`, unset and dropped with this.
+    /// Both channels' `onmessage`, unset and dropped with this.
     _listener: Closure<dyn FnMut(MessageEvent)>,
 }
 
 impl Tokens {
-    /// Listens on the channel `mailconnect:{key}`.
-    pub(crate) fn new(key: &str, margin_ms: f64) -> Result<Tokens> {
-        let channel = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", key])).map_err(|_| refused("BroadcastChannel"))?;
+    /// Listens on the channel `mailconnect:{edge.key()}` and on the edge's bindings.
+    pub(crate) fn new(edge: &Edge, margin_ms: f64) -> Result<Tokens> {
+        let channel = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", &edge.key()]));
+        let (Ok(channel), Some(bindings)) = (channel, session::channel(&edge.base)) else { return Err(refused("BroadcastChannel")) };
         let events = EventTarget::new().map_err(|_| refused("EventTarget"))?;
         let memory = Rc::new(RefCell::new(None));
         let listener = {
-            let (memory, events) = (memory.clone(), events.clone());
-            // A message that is neither `{token}` nor `{change}` is not ours; the channel is
-            // same-origin by construction.
+            let (memory, events, connector) = (memory.clone(), events.clone(), edge.connector.clone());
+            // A message that is neither `{token}` nor `{change}` nor a binding is not ours; the
+            // channels are same-origin by construction. One of another binding is the previous user's.
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
-                if !is_plain(&data) {
+                let (binding, connectors) = (get(&data, "binding").as_string(), get(&data, "connectors"));
+                if let (Some(binding), true) = (binding.clone(), is_plain(&connectors)) {
+                    session::set_generation(binding);
+                    *memory.borrow_mut() = None;
+                    let status = get(&connectors, &connector);
+                    dispatch(&events, &if is_plain(&status) { status } else { status_js(false, None) });
+                    return;
+                }
+                let generation = session::generation();
+                if !is_plain(&data) || binding.as_deref() != Some(generation.as_str()) {
                     return;
                 }
                 if js_sys::Reflect::has(&data, &"token".into()).unwrap_or(false) {
                     let token = get(&data, "token");
-                    *memory.borrow_mut() = (!absent(&token)).then_some(token);
+                    *memory.borrow_mut() = (!absent(&token)).then_some((generation, token));
                 }
                 let change = get(&data, "change");
                 if is_plain(&change) {
@@ -82,7 +100,8 @@ impl Tokens {
             })
         };
         channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
-        Ok(Tokens { memory, channel, events, margin_ms, _listener: listener })
+        bindings.set_onmessage(Some(listener.as_ref().unchecked_ref()));
+        Ok(Tokens { memory, channel, bindings, events, margin_ms, _listener: listener })
     }
 
     /// The target of `change` events.
@@ -93,7 +112,10 @@ impl Tokens {
     /// A copy of the token in memory, if it outlives the margin.
     pub(crate) fn current(&self) -> Option<JsValue> {
         let memory = self.memory.borrow();
-        let token = memory.as_ref()?;
+        let (generation, token) = memory.as_ref()?;
+        if *generation != session::generation() {
+            return None;
+        }
         let fresh = get(token, "expiresAt").as_f64().is_some_and(|at| at - self.margin_ms > now());
         fresh.then(|| copy(token))
     }
@@ -102,11 +124,11 @@ impl Tokens {
     /// `connected`: this token comes from a new sign-in, so a `change` goes with it.
     pub(crate) fn store(&self, response: &TokenResponse, connected: bool) -> JsValue {
         let token = token_info(response);
-        *self.memory.borrow_mut() = Some(token.clone());
+        *self.memory.borrow_mut() = Some((session::generation(), token.clone()));
         if connected {
             self.announce(&token, &status_js(true, response.account.as_ref()));
         } else {
-            self.post(&object(&[("token", &token)]).into());
+            self.post(&object(&[("token", &token)]));
         }
         copy(&token)
     }
@@ -119,11 +141,12 @@ impl Tokens {
 
     /// Posts `{token, change}` and dispatches the change here.
     fn announce(&self, token: &JsValue, change: &JsValue) {
-        self.post(&object(&[("token", token), ("change", change)]).into());
+        self.post(&object(&[("token", token), ("change", change)]));
         dispatch(&self.events, change);
     }
 
-    fn post(&self, message: &JsValue) {
+    fn post(&self, message: &js_sys::Object) {
+        crate::browser::set(message, "binding", &session::generation().into());
         // Fails only once closed (the connector was freed): nobody left to tell.
         let _ = self.channel.post_message(message);
     }
@@ -131,16 +154,19 @@ impl Tokens {
 
 impl Drop for Tokens {
     fn drop(&mut self) {
-        self.channel.set_onmessage(None);
-        self.channel.close();
+        for channel in [&self.channel, &self.bindings] {
+            channel.set_onmessage(None);
+            channel.close();
+        }
     }
 }
 
 /// Posts `{token, change}` for a sign-in finished outside any `Connector` (the callback page of a
 /// redirect), so the app's other tabs learn of it.
-pub(crate) fn announce_elsewhere(key: &str, response: &TokenResponse) {
-    if let Ok(channel) = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", key])) {
-        let message = object(&[("token", &token_info(response)), ("change", &status_js(true, response.account.as_ref()))]);
+pub(crate) fn announce_elsewhere(edge: &Edge, response: &TokenResponse) {
+    if let Ok(channel) = BroadcastChannel::new(&crate::error::concat(&["mailconnect:", &edge.key()])) {
+        let message =
+            object(&[("token", &token_info(response)), ("change", &status_js(true, response.account.as_ref())), ("binding", &session::generation().into())]);
         let _ = channel.post_message(&message);
         channel.close();
     }

@@ -68,7 +68,7 @@ async fn finish_redirect(state: &str, params: &str, pending: redirect::PendingRe
     let code = verify(params, state, pending.issuer.as_deref(), &pending.verifier)?;
     let edge = Edge::new(&pending.edge, &pending.connector);
     let token = edge.exchange(&code, &pending.verifier, &pending.redirect_uri).await?;
-    cache::announce_elsewhere(&edge.key(), &token);
+    cache::announce_elsewhere(&edge, &token);
     let back = ReturnTo::parse(&pending.return_to).map_err(|e| core_error(&e))?;
     window().location().replace(back.as_str()).map_err(|_| refused("location.replace"))?;
     Ok(JsValue::UNDEFINED)

@@ -4,6 +4,9 @@
 //! here until it is read, and `contract_types_of_core_read_as_the_module_expects` (tests/web.rs)
 //! serves core's own serialization, so a renamed field fails that test.
 //!
+//! With a ticket function, an answer `ticket_required` binds the session (session.rs) and the
+//! request goes once more; an answer that comes back after the session changed hands is refused.
+//!
 //! Every request carries the session cookie (`credentials: "include"`, so an edge on a sibling
 //! subdomain works too) and core's CSRF header, which a cross-site form cannot send; nothing is
 //! cached. A body outside the contract is dropped, never kept in an error: half-parsed, it may
@@ -12,10 +15,12 @@
 use crate::browser::{absent, get, is_plain, object, window};
 use crate::error::{bad_response, concat, edge_error, fail, Code, Result};
 use crate::prelude::*;
-use core::future::Future;
-use js_sys::{Array, JSON};
+use crate::session;
+use js_sys::{Array, Function, JSON};
 use mailconnect_core::contract::route::{self, Route};
-use mailconnect_core::contract::{Account, Connection, ConnectorInfo, Disconnected, ErrorBody, SessionInfo, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
+use mailconnect_core::contract::{
+    Account, Connection, ConnectorInfo, Disconnected, Ended, ErrorBody, SessionInfo, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE, TICKET_REQUIRED,
+};
 use mailconnect_core::{AccessToken, Action};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -28,11 +33,18 @@ pub(crate) struct Edge {
     pub(crate) base: String,
     /// The connector id.
     pub(crate) connector: String,
+    /// The page's ticket function, when the edge binds sessions to the webmail's users.
+    ticket: Option<Function>,
 }
 
 impl Edge {
     pub(crate) fn new(base: &str, connector: &str) -> Edge {
-        Edge { base: base.trim_end_matches('/').to_owned(), connector: connector.to_owned() }
+        Edge { base: base.trim_end_matches('/').to_owned(), connector: connector.to_owned(), ticket: None }
+    }
+
+    /// Binds the session with fresh tickets from `ticket` whenever the edge asks for one.
+    pub(crate) fn with_ticket(self, ticket: Option<Function>) -> Edge {
+        Edge { ticket, ..self }
     }
 
     /// Names this connector's Web Lock, token channel and busy marker: `{base}:{connector}`.
@@ -46,45 +58,84 @@ impl Edge {
         route.url(&self.base, &String::from(js_sys::encode_uri_component(&self.connector)))
     }
 
-    // Each route returns `call`'s future itself, not an `async fn` around it: one state machine
-    // less per route, in the wasm.
-
     /// `GET /connectors/{id}`.
-    pub(crate) fn info(&self) -> impl Future<Output = Result<ConnectorInfo>> {
-        call(self.url(route::CONNECTOR), None, connector_info)
+    pub(crate) async fn info(&self) -> Result<ConnectorInfo> {
+        let url = self.url(route::CONNECTOR);
+        read(&url, self.fetch_json(&url, None).await?, connector_info)
     }
 
     /// `POST /connectors/{id}/token`: redeems an authorization code (core's `TokenRequest`).
-    pub(crate) fn exchange(&self, code: &str, verifier: &str, redirect_uri: &str) -> impl Future<Output = Result<TokenResponse>> {
+    pub(crate) async fn exchange(&self, code: &str, verifier: &str, redirect_uri: &str) -> Result<TokenResponse> {
         let body = object(&[("code", &code.into()), ("code_verifier", &verifier.into()), ("redirect_uri", &redirect_uri.into())]);
-        call(self.url(route::TOKEN), Some(body), token_response)
+        let url = self.url(route::TOKEN);
+        read(&url, self.fetch_json(&url, Some(&body)).await?, token_response)
     }
 
     /// `POST /connectors/{id}/refresh`.
-    pub(crate) fn refresh(&self) -> impl Future<Output = Result<TokenResponse>> {
-        call(self.url(route::REFRESH), Some(js_sys::Object::new()), token_response)
+    pub(crate) async fn refresh(&self) -> Result<TokenResponse> {
+        let url = self.url(route::REFRESH);
+        read(&url, self.fetch_json(&url, Some(&js_sys::Object::new())).await?, token_response)
     }
 
     /// `POST /connectors/{id}/disconnect`.
-    pub(crate) fn disconnect(&self) -> impl Future<Output = Result<Disconnected>> {
-        call(self.url(route::DISCONNECT), Some(js_sys::Object::new()), disconnected)
+    pub(crate) async fn disconnect(&self) -> Result<Disconnected> {
+        let url = self.url(route::DISCONNECT);
+        read(&url, self.fetch_json(&url, Some(&js_sys::Object::new())).await?, disconnected)
     }
 
     /// `GET /session`.
-    pub(crate) fn session(&self) -> impl Future<Output = Result<SessionInfo>> {
-        call(route::SESSION.url(&self.base, ""), None, session_info)
+    pub(crate) async fn session(&self) -> Result<SessionInfo> {
+        let url = route::SESSION.url(&self.base, "");
+        read(&url, self.fetch_json(&url, None).await?, session_info)
+    }
+
+    /// `POST /session/bind` (core's `BindRequest`): the session, now the ticket's user's.
+    pub(crate) async fn bind(&self, ticket: &str) -> Result<SessionInfo> {
+        let url = route::SESSION_BIND.url(&self.base, "");
+        read(&url, self.fetch_json(&url, Some(&object(&[("ticket", &ticket.into())]))).await?, session_info)
+    }
+
+    /// `POST /session/end`.
+    pub(crate) async fn end(&self) -> Result<Ended> {
+        let url = route::SESSION_END.url(&self.base, "");
+        read(&url, self.fetch_json(&url, Some(&js_sys::Object::new())).await?, ended)
+    }
+
+    /// GET (no body) or POST (a JSON body) `url`: the parsed body of a 2xx answer and its status
+    /// (for `read`), the edge's error for any other status. With a ticket function,
+    /// `ticket_required` binds the session and the request goes once more; an answer that arrives
+    /// once the binding changed is refused (`session_changed`): it may be the previous user's.
+    /// Not generic, so its future exists once; each route reads its answer with `read`.
+    async fn fetch_json(&self, url: &str, body: Option<&js_sys::Object>) -> Result<(JsValue, u16)> {
+        let mut retried = false;
+        loop {
+            let before = session::generation();
+            let answer = fetch_json(url, body).await;
+            let changed = session::generation() != before;
+            match (answer, &self.ticket) {
+                (Err(e), Some(ticket)) if !retried && get(&e, "code").as_string().as_deref() == Some(TICKET_REQUIRED) => {
+                    // Unless another request bound the session meanwhile.
+                    if !changed {
+                        session::bind(&self.base, ticket).await?;
+                    }
+                    retried = true;
+                }
+                (Ok(_), _) if changed => {
+                    return Err(fail(Code::SessionChanged, "the webmail's user changed during this request: try again"));
+                }
+                (answer, _) => return answer,
+            }
+        }
     }
 }
 
-/// GET (no body) or POST (a JSON body) `url`; a 2xx body must read as `read` does, any other
-/// status must carry an `ErrorBody`.
-async fn call<T>(url: String, body: Option<js_sys::Object>, read: fn(&JsValue) -> Option<T>) -> Result<T> {
-    let (json, status) = fetch_json(&url, body.as_ref()).await?;
-    read(&json).ok_or_else(|| bad_response(&url, status))
+/// A 2xx answer of `url` as `reader` reads it (`bad_response` when it does not).
+fn read<T>(url: &str, (json, status): (JsValue, u16), reader: fn(&JsValue) -> Option<T>) -> Result<T> {
+    reader(&json).ok_or_else(|| bad_response(url, status))
 }
 
 /// The parsed body of a 2xx answer and its status; the edge's error for any other status (or
-/// `bad_response` without one). Not generic, so its future exists once.
+/// `bad_response` without one): one request, as `Edge::fetch_json` sends it.
 async fn fetch_json(url: &str, body: Option<&js_sys::Object>) -> Result<(JsValue, u16)> {
     let init = RequestInit::new();
     init.set_credentials(RequestCredentials::Include);
@@ -179,6 +230,10 @@ fn token_response(v: &JsValue) -> Option<TokenResponse> {
 
 fn disconnected(v: &JsValue) -> Option<Disconnected> {
     Some(Disconnected { status: string(plain(v)?, "status")? })
+}
+
+fn ended(v: &JsValue) -> Option<Ended> {
+    Some(Ended { status: string(plain(v)?, "status")? })
 }
 
 fn session_info(v: &JsValue) -> Option<SessionInfo> {

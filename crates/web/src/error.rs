@@ -38,6 +38,8 @@ pub(crate) enum Code {
     NotACallback,
     BrowserUnsupported,
     InvalidMailto,
+    TicketUnavailable,
+    SessionChanged,
 }
 
 impl Code {
@@ -53,13 +55,15 @@ impl Code {
             Code::NotACallback => "not_a_callback",
             Code::BrowserUnsupported => "browser_unsupported",
             Code::InvalidMailto => "invalid_mailto",
+            Code::TicketUnavailable => "ticket_unavailable",
+            Code::SessionChanged => "session_changed",
         }
     }
 
     fn action(self) -> Action {
         match self {
-            Code::NetworkError | Code::InteractionInProgress => Action::Retry,
-            Code::PopupBlocked | Code::PopupClosed | Code::Timeout => Action::Interaction,
+            Code::NetworkError | Code::InteractionInProgress | Code::SessionChanged => Action::Retry,
+            Code::PopupBlocked | Code::PopupClosed | Code::Timeout | Code::TicketUnavailable => Action::Interaction,
             Code::ConfigurationError => Action::Configuration,
             Code::UnknownState => Action::Reconnect,
             Code::NotACallback | Code::BrowserUnsupported | Code::InvalidMailto => Action::None,

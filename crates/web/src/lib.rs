@@ -25,7 +25,8 @@
 //! Every rejection is a `MailconnectError` (an `Error`) with `code`, `action` and `retryable`.
 //!
 //! This file holds the exports and their TypeScript only; each flow has its module: `popup`,
-//! `redirect`, `callback`, `cache` (tokens across tabs, the change event), `edge_client`, `links`.
+//! `redirect`, `callback`, `cache` (tokens across tabs, the change event), `session` (binding to
+//! the webmail's user, the end), `edge_client`, `links`.
 // The package (feature `abort-on-panic`, scripts/build-web.sh) links no std: std's panic handler
 // formats every panic's message and location, which links Rust's formatting code into the wasm
 // for messages nobody reads; the handler below aborts instead. Other builds (tests, clippy) link
@@ -52,6 +53,7 @@ mod error;
 mod links;
 mod popup;
 mod redirect;
+mod session;
 
 use alloc::rc::Rc;
 use browser::{absent, get, only_keys, window};
@@ -78,7 +80,7 @@ export class MailconnectError extends Error {
    * module's: `network_error`, `bad_response`, `popup_blocked`, `popup_closed`, `timeout`,
    * `interaction_in_progress`, `configuration_error`, `not_a_callback`, `unknown_state`,
    * `state_mismatch`, `issuer_mismatch`, `missing_code`, `invalid_return_to`,
-   * `browser_unsupported`, `invalid_message_link`, `invalid_mailto`, or an OAuth error from the
+   * `browser_unsupported`, `ticket_unavailable`, `session_changed`, `invalid_message_link`, `invalid_mailto`, or an OAuth error from the
    * provider (`access_denied`, `consent_required`, ...).
    */
   readonly code: string;
@@ -98,6 +100,17 @@ export interface ConnectorOptions {
   redirectUri?: string;
   /** Refresh a token that has less than this many milliseconds left. Default 60000. */
   refreshMarginMs?: number;
+  /**
+   * Where the edge binds sessions to the webmail's users (`USER_TICKET_KEYS`): a fresh ticket for
+   * the signed-in user from the webmail's back end. Called when the edge answers
+   * `ticket_required`; the module binds the session with it and tries the request once more.
+   */
+  ticket?: () => Promise<string>;
+}
+
+export interface EndSessionOptions {
+  /** The edge's URL with its `/oauth` prefix, as given to `Connector.load`. */
+  edge: string;
 }
 
 export interface ConnectOptions {
@@ -303,20 +316,22 @@ impl Connector {
         if absent(&options) {
             return Err(misconfigured("Connector.load needs { edge, connector }"));
         }
-        let invalid =
-            || misconfigured("invalid ConnectorOptions: expected { edge: string, connector: string, redirectUri?: string, refreshMarginMs?: number }");
-        if !only_keys(&options, &["edge", "connector", "redirectUri", "refreshMarginMs"]) {
+        let invalid = || {
+            misconfigured(
+                "invalid ConnectorOptions: expected { edge: string, connector: string, redirectUri?: string, refreshMarginMs?: number, ticket?: () => Promise<string> }",
+            )
+        };
+        if !only_keys(&options, &["edge", "connector", "redirectUri", "refreshMarginMs", "ticket"]) {
             return Err(invalid());
         }
         let (edge, connector) = (get(&options, "edge"), get(&options, "connector"));
-        let (redirect_uri, margin) = (get(&options, "redirectUri"), get(&options, "refreshMarginMs"));
+        let (redirect_uri, margin, ticket) = (get(&options, "redirectUri"), get(&options, "refreshMarginMs"), get(&options, "ticket"));
         let (Some(edge), Some(connector)) = (edge.as_string(), connector.as_string()) else { return Err(invalid()) };
-        if !(absent(&redirect_uri) || redirect_uri.is_string()) || !(absent(&margin) || margin.as_f64().is_some()) {
+        if !(absent(&redirect_uri) || redirect_uri.is_string()) || !(absent(&margin) || margin.as_f64().is_some()) || !(absent(&ticket) || ticket.is_function())
+        {
             return Err(invalid());
         }
-        let here = window().location().href().unwrap_or_default();
-        let base = web_sys::Url::new_with_base(&edge, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", &edge, "\""])))?;
-        let edge = Edge::new(&base.href(), &connector);
+        let edge = Edge::new(&edge_base(&edge)?, &connector).with_ticket(ticket.dyn_into().ok());
         let info = edge.info().await?;
         // The edge is trusted, but nothing it sends may make this page navigate to script: core's
         // rule for endpoints (https, or http on loopback), on the URL before its query or fragment.
@@ -349,7 +364,7 @@ impl Connector {
         }
         // `max` also turns NaN into 0.
         let margin = margin.as_f64().unwrap_or(DEFAULT_MARGIN_MS).max(0.0);
-        let tokens = Tokens::new(&edge.key(), margin)?;
+        let tokens = Tokens::new(&edge, margin)?;
         Ok(Connector { inner: Rc::new(Inner { edge, info, redirect_uri, tokens }) })
     }
 
@@ -461,6 +476,27 @@ impl Connector {
         // The page is leaving for the provider: nothing will settle this.
         Ok(Promise::new(&mut |_, _| {}))
     }
+}
+
+/// The edge's absolute URL: `edge` resolved against this page's address.
+fn edge_base(edge: &str) -> Result<String, JsValue> {
+    let here = window().location().href().unwrap_or_default();
+    let base = web_sys::Url::new_with_base(edge, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", edge, "\""])))?;
+    Ok(base.href())
+}
+
+/// Signs this browser out of the edge: every tab of this origin forgets the tokens of that edge
+/// (each `Connector` fires `change` with `connected: false`), then the edge forgets the
+/// browser's session (with user binding, it unbinds this browser only). Call it when the user
+/// signs out of the webmail, before the back end's own sign-out.
+#[wasm_bindgen(js_name = endSession, unchecked_return_type = "Promise<void>")]
+pub fn end_session(#[wasm_bindgen(unchecked_param_type = "EndSessionOptions")] options: JsValue) -> Promise {
+    crate::browser::promise(async move {
+        let edge = get(&options, "edge").as_string().filter(|_| only_keys(&options, &["edge"]));
+        let edge = edge.ok_or_else(|| misconfigured("invalid EndSessionOptions: expected { edge: string }"))?;
+        session::end(edge_base(&edge)?.trim_end_matches('/')).await?;
+        Ok(JsValue::UNDEFINED)
+    })
 }
 
 /// This page's path, query and fragment, the default `returnTo`; a too-long address falls back

@@ -18,7 +18,7 @@
 //! the origin's other tabs (`interaction_in_progress`); it is renewed while the popup is open and
 //! expires [`BUSY_TTL_MS`] after its tab stops, so it never wedges.
 
-use crate::browser::{call, deferred, delay, get, is_plain, local_storage, now, object, origin, parse_digits, window};
+use crate::browser::{call, deferred, delay, get, is_plain, local_storage, now, object, origin, parse_digits, window, Local};
 use crate::error::{concat, decimal, fail, Code, Result};
 use crate::prelude::*;
 use alloc::rc::Rc;
@@ -42,21 +42,6 @@ struct Pending {
     popup: Window,
     promise: Promise,
     watch: Shared,
-}
-
-/// The module's own state, in a `static`. Sound only because the module runs on one thread: it
-/// is built without atomics (no shared memory), so nothing can reach it from another thread.
-/// (std's `thread_local!` says the same, but the module links no std: lib.rs says why.)
-struct Local<T>(T);
-
-// SAFETY: see `Local`; the crate does not compile with the `atomics` target feature.
-#[cfg(not(target_feature = "atomics"))]
-unsafe impl<T> Sync for Local<T> {}
-
-impl<T> Local<T> {
-    fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
-        f(&self.0)
-    }
 }
 
 static PENDING: Local<RefCell<Vec<Pending>>> = Local(RefCell::new(Vec::new()));

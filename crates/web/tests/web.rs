@@ -6,7 +6,7 @@
 use std::ops::Deref;
 
 use js_sys::{Array, Promise, Reflect, JSON};
-use mailconnect::{handle_callback, Connector};
+use mailconnect::{end_session, handle_callback, Connector};
 use mailconnect_core::PkceVerifier;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -25,6 +25,8 @@ extern "C" {
     fn last(this: &Edge, key: &str) -> JsValue;
     #[wasm_bindgen(method, getter)]
     fn routes(this: &Edge) -> JsValue;
+    #[wasm_bindgen(method, setter, js_name = delayMs)]
+    fn set_delay_ms(this: &Edge, ms: u32);
     #[wasm_bindgen(method, js_name = restore)]
     fn restore_fetch(this: &Edge);
 
@@ -51,6 +53,8 @@ extern "C" {
     fn settle(promise: &Promise) -> Promise;
     #[wasm_bindgen(js_name = isPending)]
     fn is_pending(promise: &Promise) -> Promise;
+    #[wasm_bindgen(js_name = ticketSource)]
+    fn ticket_source(values: Array) -> js_sys::Function;
 }
 
 /// A test double of the browser's: `restore` gives the browser its own function back.
@@ -712,4 +716,183 @@ async fn contract_types_of_core_read_as_the_module_expects() {
     let error = rejection(&teams.access_token()).await;
     assert_error(&error, "invalid_grant", "reconnect");
     assert_eq!(JSON::stringify(&get(&error, "errorCodes")).unwrap(), "[70008]");
+}
+
+// ---- the session's binding to the webmail's user (src/session.rs) ------------------------------
+
+const TICKET_REQUIRED: &str = r#"[401, {"error":"ticket_required","error_description":"sign in to the webmail","action":"interaction","retryable":false}]"#;
+
+/// The edge of connector `id` with user binding on: `GET /session` answers `ticket_required`
+/// `unbound` times, then the session; `POST /session/bind` answers the session.
+fn binding_edge(id: &str, unbound: usize) -> Installed<Edge> {
+    let edge = edge(id);
+    let session = format!(r#"[200, {{"connectors":[{{"id":"{id}","account":{{"username":"ada@contoso.com"}}}}]}}]"#);
+    let answers: Vec<&str> = std::iter::repeat_n(TICKET_REQUIRED, unbound).chain([session.as_str()]).collect();
+    Reflect::set(&edge.routes(), &"GET /oauth/session".into(), &json(&format!("[{}]", answers.join(",")))).unwrap();
+    Reflect::set(&edge.routes(), &"POST /oauth/session/bind".into(), &json(&session)).unwrap();
+    edge
+}
+
+fn tickets(values: &[&str]) -> js_sys::Function {
+    ticket_source(values.iter().map(|v| JsValue::from_str(v)).collect())
+}
+
+async fn load_bound(id: &str, ticket: &js_sys::Function) -> Connector {
+    let options = json(&format!(r#"{{"edge":"{}/oauth","connector":"{id}"}}"#, origin()));
+    Reflect::set(&options, &"ticket".into(), ticket).unwrap();
+    Connector::load(options).await.expect("Connector.load")
+}
+
+fn calls(ticket: &js_sys::Function) -> f64 {
+    get(ticket, "calls").as_f64().unwrap()
+}
+
+/// The generation of the browser's binding to this page's edge, as session.rs keeps it.
+fn binding() -> String {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.get_item("mailconnect:binding").unwrap().unwrap_or_default()
+}
+
+/// Another tab's bind or end: a new generation of the binding to this page's edge, with no connectors.
+async fn switch_binding(generation: &str) {
+    let switch = js_sys::Object::new();
+    Reflect::set(&switch, &"binding".into(), &generation.into()).unwrap();
+    Reflect::set(&switch, &"connectors".into(), &js_sys::Object::new()).unwrap();
+    broadcast(&format!("mailconnect:{}/oauth", origin()), &switch.into());
+    JsFuture::from(sleep(20)).await.unwrap();
+}
+
+/// The next `change` event of `connector`, as a promise of its detail.
+fn next_change(connector: &Connector) -> Promise {
+    let mut settle = None;
+    let promise = Promise::new(&mut |resolve, _| settle = Some(resolve));
+    let resolve = settle.unwrap();
+    let listener = Closure::once_into_js(move |event: web_sys::CustomEvent| resolve.call1(&JsValue::UNDEFINED, &event.detail()).unwrap());
+    connector.add_event_listener("change", listener.unchecked_ref());
+    promise
+}
+
+#[wasm_bindgen_test]
+async fn ticket_required_binds_with_a_fresh_ticket_then_retries_once() {
+    use mailconnect_core::contract::BindRequest;
+    let edge = binding_edge("bind1", 1);
+    let ticket = tickets(&["ticket-ada"]);
+    let teams = load_bound("bind1", &ticket).await;
+    assert_eq!(calls(&ticket), 0.0, "no ticket until the edge asks for one");
+    let status = wait(teams.status()).await;
+    assert_eq!(text(&status, "account.username"), "ada@contoso.com");
+    assert_eq!(calls(&ticket), 1.0);
+    assert_eq!(edge.count("POST /oauth/session/bind"), 1);
+    assert_eq!(edge.count("GET /oauth/session"), 2, "the request, then its one retry");
+    let bind = edge.last("POST /oauth/session/bind");
+    assert_eq!(text(&bind, "headers.x-mailconnect"), "1");
+    let body = String::from(JSON::stringify(&get(&bind, "body")).unwrap());
+    let request: BindRequest = serde_json::from_str(&body).expect("the module's bind request is core's BindRequest");
+    assert_eq!(request.ticket.expose(), "ticket-ada");
+}
+
+#[wasm_bindgen_test]
+async fn ticket_required_after_a_bind_is_not_retried_again() {
+    let edge = binding_edge("bind2", 9);
+    let ticket = tickets(&["ticket-ada"]);
+    let teams = load_bound("bind2", &ticket).await;
+    assert_error(&rejection(&teams.status()).await, "ticket_required", "interaction");
+    assert_eq!(edge.count("POST /oauth/session/bind"), 1);
+    assert_eq!(edge.count("GET /oauth/session"), 2);
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_requests_of_a_page_share_one_bind() {
+    let edge = binding_edge("bind3", 2);
+    let ticket = tickets(&["ticket-ada"]);
+    let teams = load_bound("bind3", &ticket).await;
+    let both: Array = wait(Promise::all(&Array::of2(&teams.status(), &teams.status()))).await.into();
+    assert_eq!(both.length(), 2);
+    assert_eq!(edge.count("POST /oauth/session/bind"), 1);
+    assert_eq!(calls(&ticket), 1.0);
+}
+
+#[wasm_bindgen_test]
+async fn a_ticket_function_that_fails_rejects_ticket_unavailable_and_none_passes_ticket_required_on() {
+    let edge = binding_edge("bind4", 9);
+    let signed_out = tickets(&[]);
+    let teams = load_bound("bind4", &signed_out).await;
+    assert_error(&rejection(&teams.status()).await, "ticket_unavailable", "interaction");
+    assert_eq!(edge.count("POST /oauth/session/bind"), 0);
+    let unbound = load("bind4").await;
+    assert_error(&rejection(&unbound.status()).await, "ticket_required", "interaction");
+    assert_eq!(edge.count("POST /oauth/session/bind"), 0);
+    assert!(load_with("bind4", r#","ticket":"not-a-function""#).await.is_err(), "ticket must be a function");
+}
+
+#[wasm_bindgen_test]
+async fn a_bind_clears_every_contexts_token_and_reports_the_new_users_connections() {
+    let edge = binding_edge("bind5", 1);
+    let before = binding();
+    let ada = load("bind5").await;
+    wait(ada.access_token()).await;
+    let changed = next_change(&ada);
+    let grace = load_bound("bind5", &tickets(&["ticket-grace"])).await;
+    wait(grace.status()).await;
+    assert_ne!(binding(), before, "a bind starts a new generation");
+    assert_eq!(text(&wait(changed).await, "account.username"), "ada@contoso.com", "the session's connector, as the bind answered");
+    wait(ada.access_token()).await;
+    assert_eq!(edge.count("POST /oauth/connectors/bind5/refresh"), 2, "the token of the previous binding was forgotten");
+}
+
+#[wasm_bindgen_test]
+async fn end_session_forgets_every_contexts_token_then_ends_the_edge_session() {
+    let edge = edge("end1");
+    set_route(&edge, "POST /oauth/session/end", 200, r#"{"status":"ended"}"#);
+    let a = load("end1").await;
+    let b = load("end1").await;
+    wait(b.access_token()).await;
+    let changed = next_change(&a);
+    let options = json(&format!(r#"{{"edge":"{}/oauth/"}}"#, origin()));
+    assert!(wait(end_session(options)).await.is_undefined());
+    assert_eq!(edge.count("POST /oauth/session/end"), 1);
+    assert_eq!(text(&edge.last("POST /oauth/session/end"), "headers.x-mailconnect"), "1");
+    assert_eq!(get(&wait(changed).await, "connected"), false);
+    wait(b.access_token()).await;
+    assert_eq!(edge.count("POST /oauth/connectors/end1/refresh"), 2, "b forgot its token at once");
+    assert_error(&rejection(&end_session(json(r#"{"edge":1}"#))).await, "configuration_error", "configuration");
+}
+
+#[wasm_bindgen_test]
+async fn a_token_message_of_another_binding_is_ignored() {
+    let edge = edge("gen1");
+    let teams = load("gen1").await;
+    let foreign = json(r#"{"accessToken":"at-of-ada","expiresAt":9999999999999,"scope":"User.Read"}"#);
+    let message = |binding: &str| {
+        let m = js_sys::Object::new();
+        Reflect::set(&m, &"token".into(), &foreign).unwrap();
+        Reflect::set(&m, &"binding".into(), &binding.into()).unwrap();
+        m.into()
+    };
+    switch_binding("gen1-binding").await;
+    let name = format!("mailconnect:{}/oauth:gen1", origin());
+    broadcast(&name, &message("a-previous-binding"));
+    JsFuture::from(sleep(20)).await.unwrap();
+    assert_eq!(text(&wait(teams.access_token()).await, "accessToken"), "at-1");
+    assert_eq!(edge.count("POST /oauth/connectors/gen1/refresh"), 1);
+    // The same message in the current binding is taken: the test above can fail.
+    let other = load_with("gen1", r#","refreshMarginMs":0"#).await.unwrap();
+    broadcast(&name, &message("gen1-binding"));
+    JsFuture::from(sleep(20)).await.unwrap();
+    assert_eq!(text(&wait(other.access_token()).await, "accessToken"), "at-of-ada");
+}
+
+#[wasm_bindgen_test]
+async fn an_answer_that_arrives_after_the_binding_changed_is_refused() {
+    let edge = edge("gen2");
+    let teams = load("gen2").await;
+    edge.set_delay_ms(300);
+    let pending = teams.access_token();
+    while edge.count("POST /oauth/connectors/gen2/refresh") == 0 {
+        JsFuture::from(sleep(5)).await.unwrap();
+    }
+    switch_binding("gen2-binding").await;
+    assert_error(&rejection(&pending).await, "session_changed", "retry");
+    edge.set_delay_ms(5);
+    assert_eq!(text(&wait(teams.access_token()).await, "accessToken"), "at-1", "the next call is of the new binding");
 }

@@ -6,10 +6,15 @@
 // a test that failed before restoring its double cannot hand it to the next test.
 const BROWSER = { fetch: globalThis.fetch, open: window.open };
 
-/** Replaces `fetch` with the edge contract answered from `routes` ("METHOD /path" -> [status, body]). */
+/**
+ * Replaces `fetch` with the edge contract answered from `routes` ("METHOD /path" -> [status, body],
+ * or a list of such answers given in turn, the last one repeated). `delayMs` is how long each
+ * answer takes.
+ */
 export function installEdge(routes) {
   const edge = {
     log: [],
+    delayMs: 5,
     routes: { ...routes },
     count(key) {
       return this.log.filter((r) => `${r.method} ${r.path}` === key).length;
@@ -33,11 +38,12 @@ export function installEdge(routes) {
       body: init.body === undefined ? null : JSON.parse(init.body),
     };
     edge.log.push(request);
-    const route = edge.routes[`${method} ${u.pathname}`];
+    let route = edge.routes[`${method} ${u.pathname}`];
     if (!route) throw new TypeError("Failed to fetch");
+    if (Array.isArray(route[0])) route = route.length > 1 ? route.shift() : route[0];
     const [status, body, type = "application/json"] = route;
     // Like the edge: answer after a task, so concurrent callers really overlap.
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, edge.delayMs));
     return new Response(typeof body === "string" ? body : JSON.stringify(body), { status, headers: { "content-type": type } });
   };
   return edge;
@@ -149,4 +155,18 @@ export async function isPending(promise) {
   const marker = {};
   const winner = await Promise.race([promise.then(() => "settled", () => "settled"), sleep(20).then(() => marker)]);
   return winner === marker;
+}
+
+/**
+ * A webmail's ticket function: resolves with `values` in turn (the last one repeated), or rejects
+ * when there are none, as a back end whose user signed out would. `calls` counts the calls.
+ */
+export function ticketSource(values) {
+  const source = async () => {
+    source.calls += 1;
+    if (values.length === 0) throw new Error("signed out");
+    return values.length > 1 ? values.shift() : values[0];
+  };
+  source.calls = 0;
+  return source;
 }
