@@ -123,8 +123,9 @@ async function measure(name, url, origin, oauth, app) {
   const viaProvider = (grant) => redeemDirect(oauth, grant);
   // Without a cookie every exchange creates a session, hence a Durable Object: a first connect.
   const exchangeWorker = await latency(UPSTREAM_RUNS, () => viaWorker(codes.pop()), 10);
-  const session = await viaWorker(codes.pop());
-  const exchangeExisting = await latency(UPSTREAM_RUNS, () => viaWorker(codes.pop(), session), 5);
+  // Each connect moves the session to a fresh handle, which the next one presents.
+  let session = await viaWorker(codes.pop());
+  const exchangeExisting = await latency(UPSTREAM_RUNS, async () => (session = await viaWorker(codes.pop(), session)), 5);
   const exchangeDirect = await latency(UPSTREAM_RUNS, () => viaProvider(codes.pop()), 10);
   row('token exchange via Worker', exchangeWorker);
   row('  ... into an existing session', exchangeExisting);

@@ -49,7 +49,7 @@ describe('dead grants', () => {
 
     const reconnected = await edge.connect('teams', { session });
     assert.equal(reconnected.status, 200);
-    assert.deepEqual(await listed(session), ['outlook-mail', 'teams']);
+    assert.deepEqual(await listed(reconnected.session), ['outlook-mail', 'teams']);
   });
 
   test('a refresh that fails for a passing reason keeps the grant', async () => {

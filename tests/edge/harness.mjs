@@ -11,7 +11,7 @@
 
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,7 +161,12 @@ export function edgeClient(url, oauth, origin = ORIGIN) {
     return call(`/oauth/connectors/${connectorId}/token`, { body: { code, code_verifier: verifier, redirect_uri }, session });
   }
 
-  return { call, authorize, connect };
+  /** Binds the browser of `session` (if any) to the user of `ticket`. */
+  function bind(ticket, session) {
+    return call('/oauth/session/bind', { body: { ticket }, session });
+  }
+
+  return { call, authorize, connect, bind };
 }
 
 function sessionOf(cookies) {
@@ -171,6 +176,23 @@ function sessionOf(cookies) {
     if (name.trim() === SESSION_COOKIE) return value;
   }
   return undefined;
+}
+
+/**
+ * An Ed25519 key of the webmail's back end, its `USER_TICKET_KEYS` entry (`setting`), and tickets
+ * minted with it by node:crypto: the Node side of the ticket format that crates/core/src/ticket.rs
+ * checks. `mint(sub, { claims, header, signWith })` overrides claims or header fields, or signs
+ * with another private key.
+ */
+export function ticketKey(kid = 'k1') {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const part = (json) => Buffer.from(JSON.stringify(json)).toString('base64url');
+  function mint(sub, { claims = {}, header = {}, signWith = privateKey } = {}) {
+    const now = Math.floor(Date.now() / 1000);
+    const input = `${part({ alg: 'EdDSA', typ: 'JWT', kid, ...header })}.${part({ aud: 'mailconnect', sub, iat: now, exp: now + 120, jti: randomBytes(16).toString('base64url'), ...claims })}`;
+    return `${input}.${sign(null, Buffer.from(input), signWith).toString('base64url')}`;
+  }
+  return { kid, setting: `${kid}:${publicKey.export({ format: 'jwk' }).x}`, privateKey, mint };
 }
 
 /** Token-endpoint calls the OAuth server saw, by grant type. */

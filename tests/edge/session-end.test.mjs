@@ -30,7 +30,8 @@ test('a refresh that spans the end of the session never writes its grant back', 
 
   // A new session under the same cookie holds only what is connected in it.
   edge.oauth.setMode({ slow: 0 });
-  assert.equal((await edge.connect('outlook-mail', { session })).status, 200);
-  const { body } = await edge.call('/oauth/session', { method: 'GET', session });
+  const again = await edge.connect('outlook-mail', { session });
+  assert.equal(again.status, 200);
+  const { body } = await edge.call('/oauth/session', { method: 'GET', session: again.session });
   assert.deepEqual(body.connectors.map((c) => c.id), ['outlook-mail']);
 });

@@ -17,8 +17,8 @@ describe('GET /oauth/session and disconnect', () => {
   const info = (session, headers) => edge.call('/oauth/session', { method: 'GET', session, headers });
 
   test('lists the connected connectors with their accounts', async () => {
-    const { session } = await edge.connect('teams');
-    await edge.connect('outlook-mail', { session });
+    const teams = await edge.connect('teams');
+    const { session } = await edge.connect('outlook-mail', { session: teams.session });
     const { status, body } = await info(session);
     assert.equal(status, 200);
     assert.deepEqual(body, {
@@ -43,8 +43,8 @@ describe('GET /oauth/session and disconnect', () => {
   });
 
   test('disconnect forgets that connector only: it leaves the session, and refresh asks to reconnect', async () => {
-    const { session } = await edge.connect('teams');
-    await edge.connect('outlook-mail', { session });
+    const teams = await edge.connect('teams');
+    const { session } = await edge.connect('outlook-mail', { session: teams.session });
     const gone = await edge.call('/oauth/connectors/teams/disconnect', { session });
     assert.deepEqual([gone.status, gone.body], [200, { status: 'disconnected' }]);
     assert.deepEqual((await info(session)).body.connectors.map((c) => c.id), ['outlook-mail']);

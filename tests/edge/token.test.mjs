@@ -77,11 +77,15 @@ describe('POST /oauth/connectors/{id}/token', () => {
     assert.deepEqual(body.error_codes, [700027]);
   });
 
-  test('a second connector joins the session of the cookie', async () => {
+  test('a second connector joins the session of the cookie, which continues under a fresh handle', async () => {
     const first = await edge.connect('teams');
     const second = await edge.connect('outlook-mail', { session: first.session });
     assert.equal(second.status, 200);
-    assert.equal(second.session, first.session);
+    assert.notEqual(second.session, first.session);
+    const listed = await edge.call('/oauth/session', { method: 'GET', session: second.session });
+    assert.deepEqual(listed.body.connectors.map((c) => c.id), ['outlook-mail', 'teams']);
+    const old = await edge.call('/oauth/connectors/teams/refresh', { session: first.session });
+    assert.deepEqual([old.status, old.body.error], [401, 'session_expired'], 'the previous handle opens nothing any more');
   });
 
   describe('is refused before anything goes upstream', () => {

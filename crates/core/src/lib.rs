@@ -51,6 +51,9 @@ mod provider;
 mod scope;
 mod secret;
 mod tenant;
+/// The webmail's ticket for its signed-in user (the edge's user binding).
+#[cfg(any(test, feature = "edge"))]
+pub mod ticket;
 mod xoauth2;
 
 pub use auth_code::{AdminConsent, AuthorizationRequest, Callback, Prompt};

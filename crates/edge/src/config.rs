@@ -14,6 +14,9 @@
 //! | `{ID}_PRIVATE_KEY` | secret | a connector's certificate key, PKCS#8 PEM (`private_key_jwt`) |
 //! | `{ID}_API_KEYS` | secret | an app-token connector's API keys, separated by spaces or commas |
 //! | `{ID}_PASSWORD` | secret | a `grant = "password"` connector's service mailbox password |
+//! | `USER_TICKET_KEYS` | var | the webmail back end's Ed25519 public keys for tickets, `<kid>:<base64url>`, newest first, separated by spaces; turns on user binding |
+//! | `USER_ID_KEY` | secret | with user binding: 32+ characters, never rotated, that name each user's object |
+//! | `BACKEND_API_KEYS` | secret | with user binding: the webmail back end's API keys for the `users` routes |
 //!
 //! A missing or malformed setting answers every request with a `configuration` error naming
 //! the setting, until it is fixed.
@@ -24,6 +27,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use mailconnect_core::contract::{ConnectorInfo, ADMIN_CONSENT_STATE};
+use mailconnect_core::encoding::base64_decode;
 use mailconnect_core::{secret_type, ClientSecret, Endpoint, Password, Prompt, Provider, Scopes};
 use serde_json::value::RawValue;
 use wasm_bindgen::JsValue;
@@ -136,6 +140,8 @@ pub(crate) struct Browser {
     pub(crate) redirect_uris: Vec<String>,
     pub(crate) prompt: Option<Prompt>,
     pub(crate) domain_hint: Option<String>,
+    /// Whether the `users` routes serve it (`backend_access = true`).
+    pub(crate) backend_access: bool,
 }
 
 /// What only an app connector, which serves mail servers instead of browsers, has.
@@ -199,7 +205,7 @@ impl Connector {
             credential,
             timeout: Duration::from_secs(1),
             expiry_margin: 300,
-            role: Role::Browser(Browser { redirect_uris: vec![redirect_uri.into()], prompt: None, domain_hint: None }),
+            role: Role::Browser(Browser { redirect_uris: vec![redirect_uri.into()], prompt: None, domain_hint: None, backend_access: false }),
         }
     }
 }
@@ -214,6 +220,63 @@ pub(crate) struct Config {
     pub(crate) session_idle: u64,
     /// Seconds.
     pub(crate) session_max: u64,
+    /// `USER_TICKET_KEYS` and what goes with it: sessions belong to the webmail's users.
+    pub(crate) users: Option<Users>,
+}
+
+secret_type! {
+    /// `USER_ID_KEY`: the HMAC key that names each user's object.
+    pub(crate) struct UserIdKey(Vec<u8>);
+}
+
+/// One of the webmail back end's ticket keys: an Ed25519 public key and its id.
+#[derive(Debug)]
+pub(crate) struct TicketKey {
+    pub(crate) kid: String,
+    pub(crate) public_key: [u8; 32],
+}
+
+/// User binding: who may vouch for a user, how users' objects are named, and who may act for them.
+#[derive(Debug)]
+pub(crate) struct Users {
+    /// Newest first.
+    pub(crate) ticket_keys: Vec<TicketKey>,
+    pub(crate) id_key: UserIdKey,
+    /// `BACKEND_API_KEYS`; without it the `users` routes serve nobody.
+    pub(crate) backend_keys: Option<ApiKeys>,
+}
+
+impl Users {
+    /// `USER_TICKET_KEYS`, `USER_ID_KEY` and `BACKEND_API_KEYS`; `None` without the first (and
+    /// then the others must not be set either, since nothing would use them).
+    fn read(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Users>, EdgeError> {
+        let Some(keys) = get("USER_TICKET_KEYS").filter(|k| !k.trim().is_empty()) else {
+            for setting in ["USER_ID_KEY", "BACKEND_API_KEYS"] {
+                if get(setting).is_some() {
+                    return Err(invalid(setting, "needs USER_TICKET_KEYS: users exist only with user binding"));
+                }
+            }
+            return Ok(None);
+        };
+        let mut ticket_keys = Vec::new();
+        for item in keys.split_whitespace() {
+            let parsed = item.split_once(':').and_then(|(kid, key)| {
+                let key: [u8; 32] = base64_decode(key).filter(|_| key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))?.try_into().ok()?;
+                (!kid.is_empty() && kid.len() <= 128 && kid.bytes().all(|b| b.is_ascii_graphic())).then(|| TicketKey { kid: kid.to_owned(), public_key: key })
+            });
+            let key = parsed.ok_or_else(|| invalid("USER_TICKET_KEYS", "each key must be <kid>:<base64url of the raw 32-byte Ed25519 public key>"))?;
+            if ticket_keys.iter().any(|k: &TicketKey| k.kid == key.kid) {
+                return Err(invalid("USER_TICKET_KEYS", "two keys have the same kid"));
+            }
+            ticket_keys.push(key);
+        }
+        let id_key = get("USER_ID_KEY").ok_or_else(|| missing("USER_ID_KEY"))?;
+        if id_key.len() < 32 {
+            return Err(invalid("USER_ID_KEY", "must be at least 32 characters (e.g. `openssl rand -base64 32`)"));
+        }
+        let backend_keys = get("BACKEND_API_KEYS").map(|keys| ApiKeys::parse(&keys).map_err(|problem| invalid("BACKEND_API_KEYS", problem))).transpose()?;
+        Ok(Some(Users { ticket_keys, id_key: UserIdKey::new(id_key.into_bytes()), backend_keys }))
+    }
 }
 
 thread_local! {
@@ -240,12 +303,19 @@ impl Config {
         let connectors: BTreeMap<String, Box<RawValue>> =
             serde_json::from_str(&connectors).map_err(|_| invalid("CONNECTORS", "must be a JSON object of connector id to settings"))?;
         let timeout = Duration::from_millis(number(get, "UPSTREAM_TIMEOUT_MS", 10_000)?);
-        let connectors = connectors
+        let connectors: BTreeMap<String, Connector> = connectors
             .into_iter()
             .map(|(id, settings)| Ok((id.clone(), connector::connector(id, &settings, timeout, get)?)))
             .collect::<Result<_, EdgeError>>()?;
         let session_keys = SessionKeys::read(get)?;
+        let users = Users::read(get)?;
+        if let Some(id) = connectors.iter().find_map(|(id, c)| matches!(&c.role, Role::Browser(b) if b.backend_access).then_some(id)) {
+            if users.as_ref().is_none_or(|u| u.backend_keys.is_none()) {
+                return Err(invalid(&format!("CONNECTORS.{id}.backend_access"), "needs USER_TICKET_KEYS, USER_ID_KEY and BACKEND_API_KEYS"));
+            }
+        }
         Ok(Config {
+            users,
             allowed_origins,
             connectors,
             session_keys,

@@ -1,6 +1,6 @@
 //! The few cryptographic operations the Worker needs.
 //!
-//! AES-256-GCM and RS256 run in WebCrypto: natively, with AES-NI, and without shipping an RSA
+//! AES-256-GCM, RS256 and Ed25519 run in WebCrypto: natively, with AES-NI, and without shipping an RSA
 //! implementation in the wasm. HKDF-SHA-256 runs in Rust: it is two HMACs over a few bytes,
 //! cheaper than WebCrypto's two promise round trips. Randomness comes from
 //! `crypto.getRandomValues` (through `getrandom`).
@@ -92,6 +92,15 @@ pub(crate) async fn rsa_key(pkcs8: &[u8]) -> Result<CryptoKey, EdgeError> {
 pub(crate) async fn sign_rs256(key: &CryptoKey, data: &[u8]) -> Result<Vec<u8>, EdgeError> {
     let signature: js_sys::ArrayBuffer = promise(subtle()?.sign_with_str_and_js_u8_array("RSASSA-PKCS1-v1_5", key, &Uint8Array::from(data))).await?;
     Ok(Uint8Array::new(&signature).to_vec())
+}
+
+/// Whether `signature` is `public_key`'s Ed25519 signature of `data` (RFC 8032). A malformed
+/// signature is one that does not verify.
+pub(crate) async fn verify_ed25519(public_key: &[u8; 32], data: &[u8], signature: &[u8]) -> Result<bool, EdgeError> {
+    let usages = Array::of1(&"verify".into());
+    let key: CryptoKey = promise(subtle()?.import_key_with_object("raw", &Uint8Array::from(&public_key[..]), &algorithm("Ed25519")?, false, &usages)).await?;
+    let verified = subtle()?.verify_with_str_and_js_u8_array_and_js_u8_array("Ed25519", &key, &Uint8Array::from(signature), &Uint8Array::from(data));
+    Ok(JsFuture::from(verified.map_err(js_error)?).await.map_err(js_error)?.as_bool() == Some(true))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The one error type of the Worker, and the one place where an error becomes a response.
 
-use mailconnect_core::contract::ErrorBody;
+use mailconnect_core::contract::{ErrorBody, TICKET_REQUIRED};
+use mailconnect_core::ticket::TicketError;
 use mailconnect_core::{Action, OAuthError, OAuthErrorCode};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, console_warn, Headers, Response};
@@ -96,6 +97,16 @@ pub enum EdgeError {
         /// Its parsed error body.
         error: OAuthError,
     },
+    /// User binding is on and this browser's session is not bound to a webmail user: it must
+    /// present a fresh ticket to `POST /oauth/session/bind`.
+    #[error("this browser's session is not bound to a webmail user: bind it with a fresh ticket")]
+    TicketRequired,
+    /// The ticket presented to bind a session is refused.
+    #[error("{0}")]
+    Ticket(TicketError),
+    /// A `users` route for a connector without `backend_access = true`, or without user binding.
+    #[error("the webmail's back end may not get this connector's user tokens (backend_access is off)")]
+    BackendAccessNotEnabled,
     /// A runtime failure: storage, WebCrypto, a JS exception.
     #[error("internal error: {0}")]
     Internal(String),
@@ -127,6 +138,9 @@ impl EdgeError {
             EdgeError::UpstreamMalformed(_) => "upstream_invalid_response",
             EdgeError::Provider { error, .. } => error.error.as_str(),
             EdgeError::Internal(_) => "internal_error",
+            EdgeError::TicketRequired => TICKET_REQUIRED,
+            EdgeError::Ticket(_) => "invalid_ticket",
+            EdgeError::BackendAccessNotEnabled => "backend_access_not_enabled",
         }
     }
 
@@ -148,6 +162,10 @@ impl EdgeError {
                 Action::Retry
             }
             EdgeError::Provider { status, error } => error.action(Some(*status)),
+            // The page gets a fresh ticket from the webmail (the browser module does it once).
+            EdgeError::TicketRequired | EdgeError::Ticket(TicketError::Expired | TicketError::Replayed) => Action::Interaction,
+            // Anything else is a back end minting tickets the edge's settings do not accept.
+            EdgeError::Ticket(_) | EdgeError::BackendAccessNotEnabled => Action::Configuration,
         }
     }
 
@@ -173,7 +191,8 @@ impl EdgeError {
             EdgeError::MediaType => 415,
             EdgeError::TooLarge(_) => 413,
             EdgeError::BadRequest(_) | EdgeError::RedirectUri | EdgeError::AppTokensNotEnabled => 400,
-            EdgeError::ApiKey => 401,
+            EdgeError::ApiKey | EdgeError::TicketRequired | EdgeError::Ticket(_) => 401,
+            EdgeError::BackendAccessNotEnabled => 403,
             EdgeError::TooManyFailures { .. } | EdgeError::TooManyExchanges { .. } => 429,
             EdgeError::NoSession | EdgeError::SessionExpired | EdgeError::NotConnected => 401,
             // The Worker cannot serve until an admin fixes it, and retrying will not help.

@@ -11,6 +11,11 @@
 //! API key; the Worker answers from its isolate while a token is fresh, and the connector's
 //! [`AppTokens`] Durable Object is their single source on a miss.
 //!
+//! With user binding (`USER_TICKET_KEYS`), the webmail's back end vouches for its signed-in user
+//! with a signed ticket, the browser's session is bound to that user, and the user's grants live
+//! in one [`Session`] object for all of the user's devices; the back end gets its users' tokens
+//! from `POST /oauth/users/{account}/connectors/{id}/token` with its own API key.
+//!
 //! Failed code exchanges are counted per connector by its [`Exchanges`] Durable Object, which
 //! holds junk codes back from the provider.
 //!
@@ -96,8 +101,10 @@ fn path(url: &str) -> &str {
 
 /// The route table.
 async fn route(req: Request, env: Env) -> Response {
-    // The app-token route is for servers: its answers get no CORS headers, whatever the origin.
-    let origin = if req.path().ends_with("/app-token") { None } else { cors::origin(&req) };
+    // The app-token and users routes are for servers: their answers get no CORS headers,
+    // whatever the origin.
+    let server = req.path().ends_with("/app-token") || req.path().starts_with("/oauth/users/");
+    let origin = if server { None } else { cors::origin(&req) };
     let config = match Config::load(&env) {
         Ok(config) => config,
         Err(e) => return cors::finish(e.into_response(), None, None),
@@ -109,6 +116,10 @@ async fn route(req: Request, env: Env) -> Response {
         .post_async(api::DISCONNECT.pattern(), |req, ctx| respond(routes::session::disconnect(req, ctx)))
         .post_async(api::APP_TOKEN.pattern(), |req, ctx| respond(routes::app_token::app_token(req, ctx)))
         .get_async(api::SESSION.pattern(), |req, ctx| respond(routes::session::info(req, ctx)))
+        .post_async(api::SESSION_BIND.pattern(), |req, ctx| respond(routes::session::bind(req, ctx)))
+        .post_async(api::SESSION_END.pattern(), |req, ctx| respond(routes::session::end(req, ctx)))
+        .post_async(api::USER_TOKEN.pattern(), |req, ctx| respond(routes::users::token(req, ctx)))
+        .post_async(api::USER_DISCONNECT.pattern(), |req, ctx| respond(routes::users::disconnect(req, ctx)))
         .options_async(api::ANY.pattern(), |req, ctx| respond(routes::preflight::preflight(req, ctx)))
         .run(req, env)
         .await

@@ -43,6 +43,11 @@ impl<T: Clone + 'static> SingleFlight<T> {
         self.flights.borrow_mut().insert(key.to_owned(), flight.clone());
         flight
     }
+
+    /// The call in progress for `key`, if any.
+    pub(crate) fn current(&self, key: &str) -> Option<Flight<T>> {
+        self.flights.borrow().get(key).cloned()
+    }
 }
 
 #[cfg(test)]

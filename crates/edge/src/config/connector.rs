@@ -100,6 +100,9 @@ pub(super) struct ConnectorSettings {
     username: Option<String>,
     /// Seconds before `expires_at` from which an access token counts as expired (default 300).
     token_expiry_margin: Option<u64>,
+    /// Browser connectors: the webmail's back end may get its users' tokens (the `users` routes).
+    #[serde(default)]
+    backend_access: bool,
 }
 
 /// Where `settings` fails to parse: the enum field whose value is none of its variants, else
@@ -188,7 +191,13 @@ pub(super) fn connector(id: String, settings: &RawValue, timeout: Duration, get:
     let app = s.grant != GrantKind::AuthorizationCode;
     if app {
         // Not offered to browsers: a redirect URI or a prompt would suggest otherwise.
-        for (field, set) in [("redirect_uris", !s.redirect_uris.is_empty()), ("prompt", s.prompt.is_some()), ("domain_hint", s.domain_hint.is_some())] {
+        let fields = [
+            ("redirect_uris", !s.redirect_uris.is_empty()),
+            ("prompt", s.prompt.is_some()),
+            ("domain_hint", s.domain_hint.is_some()),
+            ("backend_access", s.backend_access),
+        ];
+        for (field, set) in fields {
             if set {
                 return Err(invalid(&at(field), "is for browser connectors; remove it from an app-token connector"));
             }
@@ -229,7 +238,9 @@ pub(super) fn connector(id: String, settings: &RawValue, timeout: Duration, get:
         }
     };
     let role = match s.grant {
-        GrantKind::AuthorizationCode => Role::Browser(Browser { redirect_uris: s.redirect_uris, prompt, domain_hint: s.domain_hint }),
+        GrantKind::AuthorizationCode => {
+            Role::Browser(Browser { redirect_uris: s.redirect_uris, prompt, domain_hint: s.domain_hint, backend_access: s.backend_access })
+        }
         GrantKind::ClientCredentials | GrantKind::Password => {
             let (setting, keys) = secret("API_KEYS")?;
             let api_keys = ApiKeys::parse(&keys).map_err(|problem| invalid(&setting, problem))?;

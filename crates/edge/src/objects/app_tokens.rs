@@ -1,5 +1,5 @@
 //! The [`AppTokens`] Durable Object: one per app-token connector, the single source of its
-//! app-only token.
+//! app-only token; and one (`app-tokens/backend`) that counts the bad keys of the `users` routes.
 //!
 //! The Worker checks API keys and serves a still-fresh token from its isolate
 //! ([`crate::routes::app_token`]); it calls the object on a miss, and with every bad key. The
@@ -103,16 +103,22 @@ impl AppTokens {
 impl AppTokens {
     async fn serve(&self, id: &str, client: &str, authorization: &str) -> Result<mailconnect_core::contract::AppTokenResponse, EdgeError> {
         let config = Config::load(&self.inner.env)?;
-        let (connector, app) = config.app_connector(id)?;
         let now = grant::now();
-        if !app.api_keys.verify(bearer(authorization))? {
+        // The id "" counts the bad keys of the users routes (`BACKEND_API_KEYS`), which the
+        // Worker sends here only when they fail: there is no token to hand out for them.
+        let app = if id.is_empty() { None } else { Some(config.app_connector(id)?) };
+        let verified = match app {
+            Some((_, app)) => app.api_keys.verify(bearer(authorization))?,
+            None => false,
+        };
+        let Some((connector, app)) = app.filter(|_| verified) else {
             let mut failures = self.inner.failures.borrow_mut();
             if let Some(retry_after) = failures.wait(client, now) {
                 return Err(EdgeError::TooManyFailures { retry_after });
             }
             failures.record(client, now);
             return Err(EdgeError::ApiKey);
-        }
+        };
         let key = cache_key(connector, app);
         let cached = self.inner.tokens.borrow().get(&key).filter(|g| g.is_fresh(now, connector.expiry_margin)).cloned();
         let grant = match cached {

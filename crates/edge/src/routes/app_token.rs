@@ -19,7 +19,7 @@ use std::rc::Rc;
 use mailconnect_core::contract::{AppTokenRequest, AppTokenResponse};
 use mailconnect_core::{xoauth2, xoauth2_pop3};
 use wasm_bindgen::prelude::*;
-use worker::{Request, Response, RouteContext};
+use worker::{Env, Request, Response, RouteContext};
 
 use super::{parse, read_body};
 use crate::config::{App, AppGrant, Config, Connector};
@@ -46,11 +46,10 @@ pub(crate) async fn app_token(mut req: Request, ctx: RouteContext<Rc<Config>>) -
     let (connector, app) = ctx.data.app_connector(id)?;
     let body = read_body(&mut req).await?;
     let authorization = req.headers().get("authorization")?.unwrap_or_default();
-    let stub = || rpc::stub::<AppTokensStub>(&ctx.env, "APP_TOKENS", "AppTokens", &format!("app-tokens/{id}"));
+    let object = format!("app-tokens/{id}");
+    let stub = || rpc::stub::<AppTokensStub>(&ctx.env, "APP_TOKENS", "AppTokens", &object);
     if !app.api_keys.verify(bearer(&authorization))? {
-        // Counted by the object, where every bad key for the connector passes: 401, or 429.
-        let client = client(req.headers().get("cf-connecting-ip")?, &authorization);
-        return rpc::answered(stub()?.call(id, &client, &authorization)).await;
+        return refuse_key(&ctx.env, &object, id, &req, &authorization).await;
     }
     // An empty body is `{}`: a token without XOAUTH2 strings.
     let request: AppTokenRequest = if body.is_empty() { AppTokenRequest::default() } else { parse(&body)? };
@@ -71,6 +70,15 @@ pub(crate) async fn app_token(mut req: Request, ctx: RouteContext<Rc<Config>>) -
         }
     };
     Ok(Response::from_json(&response(&grant, user.as_deref())?)?)
+}
+
+/// The answer to a bad key: counted by the [`AppTokens`](crate::AppTokens) object called
+/// `object` (with connector `id`, or "" for `BACKEND_API_KEYS`), where every bad key for the
+/// route passes: 401, or 429.
+pub(crate) async fn refuse_key(env: &Env, object: &str, id: &str, req: &Request, authorization: &str) -> Result<Response, EdgeError> {
+    let client = client(req.headers().get("cf-connecting-ip")?, authorization);
+    let stub = rpc::stub::<AppTokensStub>(env, "APP_TOKENS", "AppTokens", object)?;
+    rpc::answered(stub.call(id, &client, authorization)).await
 }
 
 /// The key in `Authorization: Bearer <key>`; empty if there is none.
@@ -108,7 +116,7 @@ pub(crate) fn cache_key(connector: &Connector, app: &App) -> String {
 
 /// The mailbox for the XOAUTH2 strings: an address cannot hold control characters, and one
 /// would break the SASL string's `\x01` framing.
-fn check_user(user: String) -> Result<String, EdgeError> {
+pub(crate) fn check_user(user: String) -> Result<String, EdgeError> {
     if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
         return Err(EdgeError::BadRequest(format!("user must be a mailbox address of 1 to {MAX_USER_LEN} characters without control characters")));
     }
@@ -117,14 +125,7 @@ fn check_user(user: String) -> Result<String, EdgeError> {
 
 /// The answer for `grant`, with the SASL strings for `user` if given.
 pub(crate) fn response(grant: &Grant, user: Option<&str>) -> Result<AppTokenResponse, EdgeError> {
-    let token = grant.access_token.expose();
-    let sasl = |build: fn(&str, &str) -> Result<String, mailconnect_core::CoreError>, user: &str| {
-        build(user, token).map_err(|_| EdgeError::UpstreamMalformed("the access token holds control characters".into()))
-    };
-    let (xoauth2, xoauth2_pop3) = match user {
-        Some(user) => (Some(sasl(xoauth2, user)?), Some(sasl(xoauth2_pop3, user)?)),
-        None => (None, None),
-    };
+    let (xoauth2, xoauth2_pop3) = sasl(user, grant.access_token.expose())?;
     Ok(AppTokenResponse {
         access_token: grant.access_token.clone(),
         token_type: "Bearer".into(),
@@ -134,6 +135,17 @@ pub(crate) fn response(grant: &Grant, user: Option<&str>) -> Result<AppTokenResp
         xoauth2,
         xoauth2_pop3,
     })
+}
+
+/// The IMAP/SMTP and POP3 XOAUTH2 strings for `user` and `token`, if there is a user.
+pub(crate) fn sasl(user: Option<&str>, token: &str) -> Result<(Option<String>, Option<String>), EdgeError> {
+    let Some(user) = user else {
+        return Ok((None, None));
+    };
+    let build = |build: fn(&str, &str) -> Result<String, mailconnect_core::CoreError>| {
+        build(user, token).map_err(|_| EdgeError::UpstreamMalformed("the access token holds control characters".into()))
+    };
+    Ok((Some(build(xoauth2)?), Some(build(xoauth2_pop3)?)))
 }
 
 #[wasm_bindgen]

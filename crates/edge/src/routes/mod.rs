@@ -3,18 +3,20 @@
 //!
 //! `/oauth/health` ([`health`]) is answered before the router, and every path's `OPTIONS` by
 //! [`preflight`]. The browser routes ([`connectors`], [`session`]) check CORS and CSRF ([`crate::cors`]) and
-//! hand the work to the browser's [`Session`](crate::Session); the server route ([`app_token`])
-//! refuses browsers, checks the API key, and asks the connector's [`AppTokens`](crate::AppTokens)
-//! only for what its isolate does not hold.
+//! hand the work to the browser's [`Session`](crate::Session); the server routes ([`app_token`],
+//! [`users`]) refuse browsers and check the API key; the first asks the connector's
+//! [`AppTokens`](crate::AppTokens) only for what its isolate does not hold, the second the
+//! user's [`Session`](crate::Session).
 
 pub(crate) mod app_token;
 pub(crate) mod connectors;
 pub(crate) mod health;
 pub(crate) mod preflight;
 pub(crate) mod session;
+pub(crate) mod users;
 
 use mailconnect_core::contract::SESSION_COOKIE;
-use mailconnect_core::encoding::base64_decode;
+use mailconnect_core::encoding::{base64_decode, base64url};
 use mailconnect_core::SessionId;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
@@ -66,13 +68,61 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EdgeError> {
 
 /// The handle in the session cookie, if it has the shape of one of ours.
 pub(crate) fn session_handle(req: &Request) -> Option<SessionId> {
-    let cookies = req.headers().get("cookie").ok()??;
-    let value = cookies.split(';').filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('=')).next()?;
-    (value.len() == 43 && base64_decode(value).is_some()).then(|| SessionId::new(value))
+    handle_in(&req.headers().get("cookie").ok()??)
+}
+
+/// The handle in a `Cookie` header: exactly one cookie of our name, whose value is 43 characters
+/// of canonical unpadded base64url (32 bytes), as [`new_handle`] makes them. Two cookies of our
+/// name (one planted beside ours) are no session: which one the edge issued cannot be told.
+fn handle_in(cookies: &str) -> Option<SessionId> {
+    let mut values = cookies.split(';').filter_map(|c| c.split_once('=').filter(|(name, _)| name.trim() == SESSION_COOKIE).map(|(_, value)| value.trim()));
+    let value = values.next()?;
+    let alphabet = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let canonical = value.len() == 43 && value.bytes().all(alphabet) && base64_decode(value).is_some_and(|bytes| base64url(&bytes) == value);
+    (values.next().is_none() && canonical).then(|| SessionId::new(value))
+}
+
+/// A handle the edge issues: 256 random bits.
+pub(crate) fn new_handle() -> Result<SessionId, EdgeError> {
+    Ok(SessionId::new(base64url(&crate::crypto::random::<32>()?)))
 }
 
 /// The `Set-Cookie` value that gives the browser `handle` for `max_age` seconds; an empty
 /// handle with no age ends the session in the browser.
 pub(crate) fn session_cookie(handle: &str, max_age: u64) -> String {
     format!("{SESSION_COOKIE}={handle}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Strict")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HANDLE: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    #[test]
+    fn the_one_session_cookie_with_a_canonical_43_character_value_is_a_handle() {
+        let found = |header: &str| handle_in(header).map(|h| h.expose().to_owned());
+        assert_eq!(found(&format!("{SESSION_COOKIE}={HANDLE}")).as_deref(), Some(HANDLE));
+        assert_eq!(found(&format!("theme=dark; {SESSION_COOKIE}={HANDLE}; x=1")).as_deref(), Some(HANDLE));
+        assert_eq!(found(&format!("x{SESSION_COOKIE}={HANDLE}")), None, "another cookie's name");
+    }
+
+    #[test]
+    fn duplicate_padded_foreign_and_wrong_length_cookies_are_no_session() {
+        let other = "A".repeat(43);
+        for header in [
+            format!("{SESSION_COOKIE}={HANDLE}; {SESSION_COOKIE}={HANDLE}"),
+            format!("{SESSION_COOKIE}={other}; {SESSION_COOKIE}={HANDLE}"),
+            format!("{SESSION_COOKIE}={}", "=".repeat(43)),
+            format!("{SESSION_COOKIE}={}=", &HANDLE[..42]),
+            format!("{SESSION_COOKIE}={}", HANDLE.replace('-', "+")),
+            format!("{SESSION_COOKIE}={}", &HANDLE[..42]),
+            format!("{SESSION_COOKIE}={HANDLE}A"),
+            format!("{SESSION_COOKIE}={}é", &HANDLE[..42]),
+            format!("{SESSION_COOKIE}={}B", &HANDLE[..42]),
+            format!("{SESSION_COOKIE}="),
+        ] {
+            assert!(handle_in(&header).is_none(), "{header}");
+        }
+    }
 }

@@ -1,10 +1,17 @@
-//! The browser's session routes: connect (`token`), `refresh`, `disconnect` and `GET
-//! /oauth/session`. Each checks the request and hands it to the session's
-//! [`Session`](crate::Session) object, whose answer is the response.
+//! The browser's session routes: connect (`token`), `refresh`, `disconnect`, `GET
+//! /oauth/session`, `bind` and `end`. Each checks the request and hands it to the session's
+//! [`Session`](crate::Session) object, whose answer is the response. With user binding
+//! (`USER_TICKET_KEYS`), a browser whose session is not bound gets 401 `ticket_required` (action
+//! `interaction`: the page gets a fresh ticket from the webmail and binds); the objects' module
+//! `binding` says how a bound browser reaches its user's grants.
 //!
 //! # Security
-//! The cookie holds an unguessable handle (256 bits); the Worker addresses the session's object
-//! by a hash of it, so the handle itself is never stored, not even as an object name. A code and
+//! The cookie holds an unguessable handle (256 bits) that only the edge makes: a connect and a
+//! bind always issue a new one, so a handle planted in the browser never becomes a session's.
+//! The cookie is read strictly (one cookie of our name, canonical base64url). The Worker
+//! addresses the session's object by a hash of the handle, so the handle itself is never
+//! stored, not even as an object name. A ticket is checked here, signature included
+//! (Ed25519, WebCrypto), before any object is called. A code and
 //! its redirect URI are checked here, before anything goes upstream: the redirect URI must be
 //! exactly one of the connector's (RFC 9700 §4.1.3 asks the same of the provider). Failed
 //! exchanges are counted by the connector's [`Exchanges`](crate::Exchanges) object, which
@@ -12,35 +19,36 @@
 
 use std::rc::Rc;
 
-use mailconnect_core::contract::{SessionInfo, TokenRequest};
-use mailconnect_core::encoding::base64url;
+use mailconnect_core::contract::{BindRequest, Ended, SessionInfo, TokenRequest};
+use mailconnect_core::ticket::{self, Claims, TicketError};
 use mailconnect_core::SessionId;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 use worker::{console_error, Env, Request, Response, RouteContext};
 
-use super::{parse, read_body, session_cookie, session_handle};
-use crate::config::{Browser, Config};
+use super::{new_handle, parse, read_body, session_cookie, session_handle};
+use crate::config::{Browser, Config, Users};
 use crate::cors;
 use crate::crypto;
 use crate::error::{js_message, EdgeError};
-use crate::objects::session::Op;
+use crate::grant::now;
+use crate::objects::session::{address, Binding, Op};
 use crate::rpc;
 
 /// Authorization codes are opaque; Entra's run to about 1 500 characters.
 const MAX_CODE_LEN: usize = 4096;
 
-/// `POST /oauth/connectors/{id}/token`: exchanges a code; starts a session if there is none.
+/// `POST /oauth/connectors/{id}/token`: exchanges a code, under a fresh handle. A session the
+/// browser had continues under the new handle; with user binding, only a bound one.
 pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
     cors::check_write(&req, &ctx.data)?;
     let (connector, browser) = ctx.data.browser(ctx.param("id").map_or("", String::as_str))?;
     let body = read_body(&mut req).await?;
     validate(&parse::<TokenRequest>(&body)?, browser)?;
-    let handle = match session_handle(&req) {
-        Some(handle) => handle,
-        None => SessionId::new(base64url(&crypto::random::<32>()?)),
-    };
+    let previous = session_handle(&req);
+    if ctx.data.users.is_some() && previous.is_none() {
+        return Err(EdgeError::TicketRequired);
+    }
     // Junk codes must not make us call the provider without end (see objects::exchanges).
     // Without Cloudflare in front (local runs), every client is the same one.
     let client = req.headers().get("cf-connecting-ip")?.unwrap_or_default();
@@ -48,7 +56,9 @@ pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Re
     exchanges.admit(&client).await?;
     // Valid UTF-8: it was just parsed as JSON.
     let request = String::from_utf8_lossy(&body);
-    let mut response = call(&ctx.env, &handle, Op::Token, &connector.id, Some(&request)).await?;
+    // Never the browser's own handle: a planted one must not become the session's (fixation).
+    let handle = new_handle()?;
+    let response = call(&ctx.env, &handle, Op::Token, &connector.id, Some(&request), previous.as_ref()).await?;
     // The request was checked above, so a 400 is the provider refusing the code or verifier.
     if response.status_code() == 400 {
         // Counted against the next exchange; this answer stays the provider's.
@@ -56,23 +66,19 @@ pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Re
             console_error!("mailconnect: a refused exchange was not counted: {}", js_message(&e));
         }
     }
-    if response.status_code() == 200 {
-        // Sent on every connect, so a session started again under an old handle gets a full lifetime.
-        response.headers_mut().append("set-cookie", &session_cookie(handle.expose(), ctx.data.session_max))?;
-    }
     Ok(response)
 }
 
 /// `POST /oauth/connectors/{id}/refresh`.
 pub(crate) async fn refresh(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
     let (handle, id) = connector_session(req, &ctx).await?;
-    call(&ctx.env, &handle, Op::Refresh, &id, None).await
+    call(&ctx.env, &handle, Op::Refresh, &id, None, None).await
 }
 
 /// `POST /oauth/connectors/{id}/disconnect`.
 pub(crate) async fn disconnect(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
     let (handle, id) = connector_session(req, &ctx).await?;
-    call(&ctx.env, &handle, Op::Disconnect, &id, None).await
+    call(&ctx.env, &handle, Op::Disconnect, &id, None, None).await
 }
 
 /// The checks of refresh and disconnect; their session's handle and the connector's id.
@@ -80,16 +86,58 @@ async fn connector_session(mut req: Request, ctx: &RouteContext<Rc<Config>>) -> 
     cors::check_write(&req, &ctx.data)?;
     let connector = ctx.data.connector(ctx.param("id").map_or("", String::as_str))?;
     parse::<Empty>(&read_body(&mut req).await?)?;
-    Ok((session_handle(&req).ok_or(EdgeError::NoSession)?, connector.id.clone()))
+    let handle = session_handle(&req).ok_or(if ctx.data.users.is_some() { EdgeError::TicketRequired } else { EdgeError::NoSession })?;
+    Ok((handle, connector.id.clone()))
 }
 
 /// `GET /oauth/session`: the connected connectors; none without a (live) session.
 pub(crate) async fn info(req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
     cors::check_read(&req, &ctx.data)?;
     match session_handle(&req) {
-        Some(handle) => call(&ctx.env, &handle, Op::Info, "", None).await,
+        Some(handle) => call(&ctx.env, &handle, Op::Info, "", None, None).await,
+        None if ctx.data.users.is_some() => Err(EdgeError::TicketRequired),
         None => Ok(Response::from_json(&SessionInfo::default())?),
     }
+}
+
+/// `POST /oauth/session/bind`: binds the browser to the ticket's user, under a fresh handle;
+/// the browser's previous session ends.
+pub(crate) async fn bind(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
+    cors::check_write(&req, &ctx.data)?;
+    // Without user binding there is nobody to bind to: the route does not exist.
+    let users = ctx.data.users.as_ref().ok_or(EdgeError::NotFound)?;
+    let request: BindRequest = parse(&read_body(&mut req).await?)?;
+    let claims = verify(users, request.ticket.expose()).await?;
+    let binding =
+        serde_json::to_string(&Binding { account: claims.account, jti: claims.jti, exp: claims.exp }).map_err(|e| EdgeError::Internal(e.to_string()))?;
+    call(&ctx.env, &new_handle()?, Op::Bind, "", Some(&binding), session_handle(&req).as_ref()).await
+}
+
+/// A ticket's claims, once its shape, claims and signature are valid; its `jti` is the user's
+/// object's to check.
+async fn verify(users: &Users, ticket: &str) -> Result<Claims, EdgeError> {
+    let unverified = ticket::parse(ticket, now()).map_err(EdgeError::Ticket)?;
+    let key = users.ticket_keys.iter().find(|k| k.kid == unverified.kid()).ok_or(EdgeError::Ticket(TicketError::UnknownKey))?;
+    if !crypto::verify_ed25519(&key.public_key, unverified.signing_input(), unverified.signature()).await? {
+        return Err(EdgeError::Ticket(TicketError::Signature));
+    }
+    Ok(unverified.into_verified_claims())
+}
+
+/// `POST /oauth/session/end`: forgets the browser's session (bound: this browser's binding only)
+/// and clears the cookie. Without a session there is nothing to forget, and the answer is the same.
+pub(crate) async fn end(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
+    cors::check_write(&req, &ctx.data)?;
+    parse::<Empty>(&read_body(&mut req).await?)?;
+    if let Some(handle) = session_handle(&req) {
+        let ended = address::call(&address::browser(&ctx.env, &handle)?, Op::End, &handle, "", None, None).await?;
+        if ended.status() != 200 {
+            return ended.into_response();
+        }
+    }
+    let mut response = Response::from_json(&Ended { status: "ended".into() })?;
+    response.headers_mut().append("set-cookie", &session_cookie("", 0))?;
+    Ok(response)
 }
 
 /// The body of refresh and disconnect: `{}`.
@@ -111,11 +159,9 @@ fn validate(request: &TokenRequest, browser: &Browser) -> Result<(), EdgeError> 
     Ok(())
 }
 
-/// Calls the session's object; its answer is the response.
-async fn call(env: &Env, handle: &SessionId, op: Op, connector: &str, request: Option<&str>) -> Result<Response, EdgeError> {
-    let name = base64url(&Sha256::digest(format!("mailconnect/session/{}", handle.expose())));
-    let stub: SessionStub = rpc::stub(env, "SESSIONS", "Session", &name)?;
-    rpc::answered(stub.call(op, handle.expose(), connector, request)).await
+/// Calls the browser session's object; its answer is the response.
+async fn call(env: &Env, handle: &SessionId, op: Op, connector: &str, request: Option<&str>, previous: Option<&SessionId>) -> Result<Response, EdgeError> {
+    address::call(&address::browser(env, handle)?, op, handle, connector, request, previous).await?.into_response()
 }
 
 #[wasm_bindgen]
@@ -138,17 +184,6 @@ impl ExchangesStub {
             _ => Ok(()),
         }
     }
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// The Worker's view of a [`Session`](crate::Session) (over RPC, see [`rpc`]).
-    #[wasm_bindgen(extends = js_sys::Object)]
-    type SessionStub;
-
-    /// [`Session::call`](crate::Session::call).
-    #[wasm_bindgen(method, catch)]
-    async fn call(this: &SessionStub, op: Op, handle: &str, connector: &str, request: Option<&str>) -> Result<JsValue, JsValue>;
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The [`Session`] Durable Object: one browser's tokens, one object per session.
+//! The [`Session`] Durable Object: one browser's tokens, one object per session; with user
+//! binding, one browser's binding or one webmail user's tokens ([`binding`]).
 //!
 //! The Worker calls it with the session's handle (from the cookie), which it never stores: it
 //! derives the keys that encrypt its tokens from `SESSION_KEYS` and the handle: the newest seals,
@@ -15,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use mailconnect_core::contract::{Connection, Disconnected, SessionInfo, TokenRequest, TokenResponse};
+use mailconnect_core::contract::{Connection, Disconnected, Ended, SessionInfo, TokenRequest, TokenResponse};
 use mailconnect_core::encoding::{base64_decode, base64url};
 use mailconnect_core::SessionId;
 use serde::Serialize;
@@ -31,13 +32,15 @@ use crate::routes::{parse, session_cookie};
 use crate::rpc::Answer;
 use crate::single_flight::{Flight, SingleFlight};
 
+pub(crate) mod address;
+mod binding;
+pub(crate) use binding::Binding;
 mod lifetime;
 use lifetime::Meta;
 
-/// What the Worker asks of the object (over RPC, see [`crate::rpc`]): the operation of one of the
-/// session routes.
+/// What the Worker asks of the object (over RPC, see [`crate::rpc`]).
 #[wasm_bindgen]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Exchange a code (the request is the JSON of a [`TokenRequest`]).
     Token,
@@ -47,11 +50,19 @@ pub enum Op {
     Disconnect,
     /// The connected connectors.
     Info,
+    /// Bind this new browser session to a user (the request is a [`binding::Binding`]).
+    Bind,
+    /// Forget the whole session.
+    End,
+    /// A user's object: remember a ticket's `jti` (the request is a [`binding::Binding`]).
+    Claim,
+    /// Hand everything over to a new handle's object and end.
+    Handover,
 }
 
-/// `result` as the object's answer; when the session is gone, the cookie goes too.
-fn answer<T: Serialize>(result: Result<T, EdgeError>) -> Answer {
-    let ended = matches!(result, Err(EdgeError::SessionExpired));
+/// `result` as the object's answer; when a browser's session is gone, the cookie goes too.
+fn answer<T: Serialize>(result: Result<T, EdgeError>, browser: bool) -> Answer {
+    let ended = browser && matches!(result, Err(EdgeError::SessionExpired));
     answer_ended(Answer::of(result), ended)
 }
 
@@ -62,27 +73,66 @@ fn answer_ended(answer: Answer, ended: bool) -> Answer {
     answer
 }
 
+/// An answer built by the object, or its error's.
+fn flatten(result: Result<Answer, EdgeError>) -> Answer {
+    result.unwrap_or_else(|e| Answer::of::<()>(Err(e)))
+}
+
 #[wasm_bindgen]
 impl Session {
-    /// The RPC method: does `op` for `connector` (empty for [`Op::Info`]) with the request the
-    /// Worker checked. The handle comes with each call, for the session's key, and is never stored.
-    pub async fn call(&self, op: Op, handle: String, connector: String, request: Option<String>) -> Answer {
-        let handle = SessionId::new(handle);
+    /// The RPC method: does `op` for `connector` (empty where it names none) with the request the
+    /// Worker checked. The handle comes with each call, for the session's key, and is never
+    /// stored; `previous` is the handle a connect or a bind replaces (see [`binding`]).
+    pub async fn call(&self, op: Op, handle: String, connector: String, request: Option<String>, previous: Option<String>) -> Answer {
+        let (handle, previous) = (SessionId::new(handle), previous.map(SessionId::new));
         let config = match Config::load(&self.inner.env) {
             Ok(config) => config,
             Err(e) => return Answer::of::<()>(Err(e)),
         };
+        // A user's object never sets the browser's cookie: it answers the browser's object or the back end.
+        let browser = !address::is_user(&handle);
+        match op {
+            Op::Bind => flatten(self.bind(&config, &handle, request, previous).await),
+            Op::End => answer(self.inner.end().await.map(|()| Ended { status: "ended".into() }), false),
+            Op::Claim => answer(self.claim(&config, request).await, false),
+            Op::Handover => answer(self.handover(&config, &handle).await, false),
+            _ if browser && config.users.is_some() => flatten(self.forward(&config, op, &handle, &connector, request, previous).await),
+            _ => self.serve(&config, op, &handle, &connector, request, previous, browser).await,
+        }
+    }
+}
+
+impl Session {
+    /// A route of the session's own grants: a browser's without user binding, or a user's.
+    #[allow(clippy::too_many_arguments)]
+    async fn serve(
+        &self,
+        config: &Rc<Config>,
+        op: Op,
+        handle: &SessionId,
+        connector: &str,
+        request: Option<String>,
+        previous: Option<SessionId>,
+        browser: bool,
+    ) -> Answer {
         match op {
             Op::Token => {
                 let request = parse(request.unwrap_or_default().as_bytes());
-                answer(async { self.connect(&config, &handle, &connector, request?).await }.await)
+                let result = async { self.connect(config, handle, connector, request?, previous.as_ref()).await }.await;
+                let connected = result.is_ok();
+                let answer = answer(result, browser);
+                if browser && connected {
+                    // Sent on every connect: the handle is new, and the session gets its lifetime.
+                    answer.add_header("set-cookie", &session_cookie(handle.expose(), config.session_max));
+                }
+                answer
             }
-            Op::Refresh => answer(self.access_token(&config, &handle, &connector).await),
-            Op::Disconnect => answer(self.disconnect(&config, &handle, &connector).await),
-            Op::Info => match self.info(&config, &handle).await {
+            Op::Refresh => answer(self.access_token(config, handle, connector).await, browser),
+            Op::Disconnect => answer(self.disconnect(config, handle, connector).await, browser),
+            _ => match self.info(config, handle).await {
                 // No session: nothing is connected.
-                Err(EdgeError::SessionExpired) => answer_ended(Answer::of(Ok(SessionInfo::default())), true),
-                result => answer(result),
+                Err(EdgeError::SessionExpired) => answer_ended(Answer::of(Ok(SessionInfo::default())), browser),
+                result => answer(result, browser),
             },
         }
     }
@@ -117,6 +167,8 @@ struct Inner {
     epoch: Cell<u64>,
     /// The refresh in progress per connector, which every concurrent caller awaits.
     flights: SingleFlight<Result<Grant, EdgeError>>,
+    /// A user's object: the `jti`s of tickets presented, until their `exp`; `None` until read.
+    tickets: RefCell<Option<HashMap<String, u64>>>,
 }
 
 impl DurableObject for Session {
@@ -130,6 +182,7 @@ impl DurableObject for Session {
             generations: RefCell::default(),
             epoch: Cell::new(0),
             flights: SingleFlight::default(),
+            tickets: RefCell::default(),
         };
         Session { inner: Rc::new(inner) }
     }
@@ -147,9 +200,21 @@ impl DurableObject for Session {
 }
 
 impl Session {
-    async fn connect(&self, config: &Rc<Config>, handle: &SessionId, id: &str, request: TokenRequest) -> Result<TokenResponse, EdgeError> {
+    /// Redeems the code; then takes over the session of `previous`, if any, so that the session
+    /// continues under the new handle only.
+    async fn connect(
+        &self,
+        config: &Rc<Config>,
+        handle: &SessionId,
+        id: &str,
+        request: TokenRequest,
+        previous: Option<&SessionId>,
+    ) -> Result<TokenResponse, EdgeError> {
         let inner = &self.inner;
         let grant = auth_code::exchange(config.connector(id)?, request).await?;
+        if let Some(previous) = previous {
+            self.adopt(config, handle, previous).await?;
+        }
         let now = now();
         match inner.live(config, now).await {
             Ok(()) => {}
@@ -262,18 +327,9 @@ impl Inner {
         if let Some(grant) = self.grants.borrow().get(id) {
             return Ok(Some(grant.clone()));
         }
-        let Some(sealed) = self.state.storage().get::<String>(&record_key(id)).await? else {
+        let Some(plain) = self.open_record(config, handle, &record_key(id), &aad(id)).await? else {
             return Ok(None);
         };
-        let mut plain = None;
-        if let Some(bytes) = base64_decode(&sealed) {
-            for key in self.keys(config, handle).await?.iter() {
-                plain = crypto::open(key, &aad(id), &bytes).await?;
-                if plain.is_some() {
-                    break;
-                }
-            }
-        }
         let Some(grant) = plain.and_then(|plain| serde_json::from_slice::<Grant>(&plain).ok()) else {
             // Only a session key removed from SESSION_KEYS (or tampering) does this; the user connects again.
             console_error!("mailconnect: a stored grant for {id} cannot be decrypted");
@@ -285,13 +341,35 @@ impl Inner {
 
     /// Encrypts and persists `grant`, then caches it.
     async fn store(&self, config: &Config, handle: &SessionId, id: &str, grant: &Grant) -> Result<(), EdgeError> {
-        let keys = self.keys(config, handle).await?;
         let plain = serde_json::to_vec(grant).map_err(|e| EdgeError::Internal(e.to_string()))?;
-        // The newest key: there is always one.
-        let sealed = crypto::seal(&keys[0], &aad(id), &plain).await?;
-        self.state.storage().put(&record_key(id), base64url(&sealed)).await?;
+        self.seal_record(config, handle, &record_key(id), &aad(id), &plain).await?;
         self.grants.borrow_mut().insert(id.to_owned(), grant.clone());
         Ok(())
+    }
+
+    /// Encrypts `plain` under the session's newest key, bound to `aad`, and persists it at `key`.
+    async fn seal_record(&self, config: &Config, handle: &SessionId, key: &str, aad: &[u8], plain: &[u8]) -> Result<(), EdgeError> {
+        let keys = self.keys(config, handle).await?;
+        // The newest key: there is always one.
+        let sealed = crypto::seal(&keys[0], aad, plain).await?;
+        Ok(self.state.storage().put(key, base64url(&sealed)).await?)
+    }
+
+    /// The record at `key`: `None` if there is none, `Some(None)` if no session key opens it.
+    async fn open_record(&self, config: &Config, handle: &SessionId, key: &str, aad: &[u8]) -> Result<Option<Option<Vec<u8>>>, EdgeError> {
+        let Some(sealed) = self.state.storage().get::<String>(key).await? else {
+            return Ok(None);
+        };
+        let mut plain = None;
+        if let Some(bytes) = base64_decode(&sealed) {
+            for key in self.keys(config, handle).await?.iter() {
+                plain = crypto::open(key, aad, &bytes).await?;
+                if plain.is_some() {
+                    break;
+                }
+            }
+        }
+        Ok(Some(plain))
     }
 
     /// Revokes `grant` at the provider after the answer. Tried once, within the connector's
