@@ -1,17 +1,24 @@
-// The mail tests' stack: the edge Worker with app-token connectors (tests/edge/harness.mjs), the
-// Entra-like OAuth server under it, and Dovecot checking the edge's tokens
-// (tests/support/mail-server.mjs), plus the `mailconnect` command and the protocol steps a
-// relay takes with its output.
+// The mail tests' stack: the edge Worker with app-token connectors and, with user binding on,
+// the browser connectors of the dev stack (tests/edge/harness.mjs), the Entra-like OAuth server
+// under it, and Dovecot checking the edge's tokens (tests/support/mail-server.mjs), plus the
+// `mailconnect` command, the webmail back end's tickets (crates/cli/examples/mint_ticket.rs), and
+// the protocol steps a relay takes with its output.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { buildCli } from '../support/cli.mjs';
 import { connectLines, startMailServer } from '../support/mail-server.mjs';
-import { startEdge } from '../edge/harness.mjs';
+import { REPO, defaultConnectors, startEdge } from '../edge/harness.mjs';
+
+const run = promisify(execFile);
 
 export const RELAY = 'relay@contoso.dev';
 export const API_KEY = randomBytes(32).toString('base64');
+/** The webmail back end's key for the `users` routes (BACKEND_API_KEYS). */
+export const BACKEND_API_KEY = randomBytes(32).toString('base64');
 const APP_SCOPE = 'https://outlook.office365.com/.default';
 const MAILBOX_SCOPE = 'https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send';
 
@@ -19,10 +26,15 @@ const MAILBOX_SCOPE = 'https://outlook.office.com/IMAP.AccessAsUser.All https://
  * App-token connectors, all on the daemon client unless said: `relay` (Exchange, the default
  * 300 s margin), `relay-short` (margin 0, so the edge hands out a token about to expire),
  * `graph-relay` (the Graph resource by mistake), `mailbox` (Ada's delegated token, password grant).
+ * The browser connectors: `outlook-mail` (IMAP, POP and SMTP for the signed-in user) serves the
+ * back end (`backend_access`), `teams` does not.
  */
-function connectors(oauth) {
+function connectors(oauth, certificate) {
   const app = (extra = {}) => ({ provider: 'microsoft', tenant: oauth.tenantId, authority: oauth.url, client_id: oauth.clients.daemon.id, scope: APP_SCOPE, grant: 'client_credentials', ...extra });
+  const browser = defaultConnectors(oauth, certificate);
   return {
+    teams: browser.teams,
+    'outlook-mail': { ...browser['outlook-mail'], backend_access: true },
     relay: app(),
     'relay-short': app({ token_expiry_margin: 0 }),
     'graph-relay': app({ scope: 'https://graph.microsoft.com/.default' }),
@@ -30,9 +42,12 @@ function connectors(oauth) {
   };
 }
 
-function vars(oauth) {
+function vars(oauth, userTicketKeys) {
   const daemon = (prefix) => ({ [`${prefix}_CLIENT_SECRET`]: oauth.clients.daemon.secret, [`${prefix}_API_KEYS`]: API_KEY });
   return {
+    USER_TICKET_KEYS: userTicketKeys,
+    USER_ID_KEY: randomBytes(32).toString('base64'),
+    BACKEND_API_KEYS: BACKEND_API_KEY,
     ...daemon('RELAY'),
     ...daemon('RELAY_SHORT'),
     ...daemon('GRAPH_RELAY'),
@@ -42,10 +57,27 @@ function vars(oauth) {
   };
 }
 
-/** Starts the edge (hour-long tokens), Dovecot (the daemon's service principal may open RELAY's mailbox), and builds the CLI. */
+/**
+ * The Rust example a webmail back end would start from: builds it, makes a key pair, and
+ * resolves to { userTicketKeys, mint(account) } where `mint` resolves to a fresh ticket.
+ */
+async function ticketMinter() {
+  await run('cargo', ['build', '-q', '-p', 'mailconnect-cli', '--example', 'mint_ticket'], { cwd: REPO });
+  const example = join(REPO, 'target/debug/examples/mint_ticket');
+  const { stdout } = await run(example, ['new-key', 'mail-tests']);
+  const settings = Object.fromEntries(stdout.trim().split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2)));
+  const mint = async (account) => (await run(example, ['mail-tests', account], { env: { ...process.env, TICKET_SIGNING_KEY: settings.TICKET_SIGNING_KEY } })).stdout.trim();
+  return { userTicketKeys: settings.USER_TICKET_KEYS, mint };
+}
+
+/**
+ * Starts the edge (hour-long tokens, user binding on), Dovecot (the daemon's service principal
+ * may open RELAY's mailbox), and builds the CLI.
+ */
 export async function startMailStack() {
   const cli = await buildCli();
-  const edge = await startEdge({ oauth: { accessTokenTtl: 3600 }, connectors, vars });
+  const tickets = await ticketMinter();
+  const edge = await startEdge({ oauth: { accessTokenTtl: 3600 }, connectors, vars: (oauth) => vars(oauth, tickets.userTicketKeys) });
   let mail;
   try {
     mail = await startMailServer({ oauth: edge.oauth, mailboxPermissions: { [edge.oauth.clients.daemon.id]: RELAY } });
@@ -78,9 +110,27 @@ export async function startMailStack() {
   }
 
   /** `mailconnect doctor` with plain text to this Dovecot; `servers` picks the protocols. */
-  function doctor(args, { servers = ['imap', 'pop3', 'smtp'], input } = {}) {
+  function doctor(args, { servers = ['imap', 'pop3', 'smtp'], input, apiKey } = {}) {
     const addresses = servers.flatMap((s) => [`--${s}`, `${mail[s].host}:${mail[s].port}`]);
-    return mailconnect(['doctor', ...args, ...addresses, '--security', 'plain'], { input });
+    return mailconnect(['doctor', ...args, ...addresses, '--security', 'plain'], { input, apiKey });
+  }
+
+  /**
+   * What the webmail's user does in the browser, without one: the webmail's back end mints a
+   * ticket for `account`, the page binds its session with it, and connects `connector` signed in
+   * at the OAuth server as `user`. Resolves to the session cookie's value.
+   */
+  async function connectUser(account, connector, user) {
+    const bound = await edge.bind(await tickets.mint(account));
+    if (bound.status !== 200) throw new Error(`bind: ${bound.status} ${JSON.stringify(bound.body)}`);
+    const connected = await edge.connect(connector, { session: bound.session, user });
+    if (connected.status !== 200) throw new Error(`connect: ${connected.status} ${JSON.stringify(connected.body)}`);
+    return connected.session;
+  }
+
+  /** `mailconnect user-* --edge … --account … --connector … ARGS` with the back end's key (or `apiKey`). */
+  function userCommand(command, account, connector, args = [], { apiKey = BACKEND_API_KEY } = {}) {
+    return mailconnect([command, '--edge', `${edge.url}/oauth`, '--account', account, '--connector', connector, ...args], { apiKey });
   }
 
   async function stop() {
@@ -88,7 +138,7 @@ export async function startMailStack() {
     await edge.stop();
   }
 
-  return { edge, mail, cli, mailconnect, appToken, doctor, stop };
+  return { edge, mail, cli, mailconnect, appToken, doctor, connectUser, userCommand, stop };
 }
 
 /** Waits until a second past the token's own `exp`, so that every server sees it expired. */

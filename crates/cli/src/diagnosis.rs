@@ -204,7 +204,7 @@ fn token_findings(facts: &Facts, claims: &Claims, out: &mut Vec<Finding>) {
                 "token",
                 Level::Problem,
                 format!("the token expired {} s ago", -left),
-                Some("get a fresh token: `mailconnect app-token` answers one with at least token_expiry_margin left, and a relay must re-authenticate before expires_at".into()),
+                Some("get a fresh token: `mailconnect app-token` (or `user-token`) answers one with at least token_expiry_margin left, and a relay must re-authenticate before expires_at".into()),
             ));
         } else if (left as u64) < facts.margin {
             out.push(finding(

@@ -3,18 +3,21 @@
 //! given, and prints what it found with the fix for each problem. The token itself is never
 //! printed.
 
-use crate::app_token::{self, Failure};
 use crate::claims::Claims;
 use crate::diagnosis::{diagnose, Facts, Finding, Level, Login};
+use crate::edge_client::Failure;
 use crate::mail_login::{self, Protocol, Server, Tls};
+use crate::{app_token, user_token};
+use mailconnect_core::contract::AccountId;
 use mailconnect_core::{xoauth2, AccessToken};
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where the token comes from.
 pub enum Source {
-    /// The edge's app-token route: the edge URL (no trailing slash), the connector, the API key.
-    Edge { edge: String, connector: String, api_key: String },
+    /// The edge: the connector's app token, or with an account that user's delegated token (the
+    /// back end's route). The edge URL (no trailing slash), the connector, the API key.
+    Edge { edge: String, connector: String, account: Option<AccountId>, api_key: String },
     /// A token read from standard input.
     Token(AccessToken),
 }
@@ -22,8 +25,8 @@ pub enum Source {
 impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Edge { edge, connector, .. } => {
-                f.debug_struct("Edge").field("edge", edge).field("connector", connector).field("api_key", &"[redacted]").finish()
+            Source::Edge { edge, connector, account, .. } => {
+                f.debug_struct("Edge").field("edge", edge).field("connector", connector).field("account", account).field("api_key", &"[redacted]").finish()
             }
             Source::Token(token) => f.debug_tuple("Token").field(token).finish(),
         }
@@ -64,10 +67,19 @@ pub fn run(doctor: Doctor) -> u8 {
             println!("mailconnect doctor: {} with the token from standard input", doctor.user);
             (token.expose().to_owned(), None)
         }
-        Source::Edge { edge, connector, api_key } => {
-            println!("mailconnect doctor: {} with a token of connector {connector} from {edge}", doctor.user);
-            match app_token::request(edge, connector, None, api_key) {
-                Ok(answer) => (answer.access_token.expose().to_owned(), Some(answer.expires_in)),
+        Source::Edge { edge, connector, account, api_key } => {
+            let answer = match account {
+                None => {
+                    println!("mailconnect doctor: {} with a token of connector {connector} from {edge}", doctor.user);
+                    app_token::request(edge, connector, None, api_key).map(|a| (a.access_token, a.expires_in))
+                }
+                Some(account) => {
+                    println!("mailconnect doctor: {} with account {}'s token of connector {connector} from {edge}", doctor.user, account.as_str());
+                    user_token::request(edge, account, connector, None, api_key).map(|a| (a.token.access_token, a.token.expires_in))
+                }
+            };
+            match answer {
+                Ok((token, expires_in)) => (token.expose().to_owned(), Some(expires_in)),
                 Err(Failure { message, retryable }) => {
                     let level = if retryable { Level::Unreachable } else { Level::Problem };
                     print_finding(&Finding { topic: "edge", level, text: message, fix: None });
@@ -140,8 +152,8 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_api_key_and_the_token() {
-        let edge = Source::Edge { edge: "https://m.example/oauth".into(), connector: "relay".into(), api_key: "k3y".into() };
-        assert_eq!(format!("{edge:?}"), r#"Edge { edge: "https://m.example/oauth", connector: "relay", api_key: "[redacted]" }"#);
+        let edge = Source::Edge { edge: "https://m.example/oauth".into(), connector: "relay".into(), account: None, api_key: "k3y".into() };
+        assert_eq!(format!("{edge:?}"), r#"Edge { edge: "https://m.example/oauth", connector: "relay", account: None, api_key: "[redacted]" }"#);
         assert_eq!(format!("{:?}", Source::Token(AccessToken::new("t0ken"))), "Token(AccessToken([redacted]))");
     }
 }

@@ -13,6 +13,12 @@
 //! MAILCONNECT_API_KEY=… mailconnect doctor --edge https://mail.example.com/oauth --connector smtp-relay --user relay@contoso.com --imap outlook.office365.com:993 --smtp smtp.office365.com:587
 //! ```
 //!
+//! The webmail's back end acts for one of its users (the user's delegated token, refreshed at the
+//! edge; the XOAUTH2 string for the user's mailbox), with its own API key:
+//! ```text
+//! MAILCONNECT_API_KEY=… mailconnect user-token --edge https://mail.example.com/oauth --account ada@contoso.com --connector outlook-mail
+//! ```
+//!
 //! A CRM, a ticketing tool or a notification script links to one message in the webmail:
 //! ```text
 //! mailconnect message-link --base https://mail.example.com/ --folder INBOX --uidvalidity 1700000000 --uid 42
@@ -23,12 +29,17 @@ mod app_token;
 mod claims;
 mod diagnosis;
 mod doctor;
+mod edge_client;
 mod mail_login;
+mod output;
+mod user_token;
 
-use app_token::Output;
 use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use edge_client::Failure;
 use mail_login::{Protocol, Security, Server, Tls};
+use mailconnect_core::contract::AccountId;
 use mailconnect_core::{Endpoint, MessageLink};
+use output::Output;
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -40,7 +51,9 @@ const EX_TEMPFAIL: u8 = 75;
 const EX_USAGE: u8 = 2;
 
 const EXIT_STATUS: &str = "Exit status: 0 ok, 1 permanent error, 2 usage, 75 temporary error (retry later).
-The API key comes from the environment variable MAILCONNECT_API_KEY.";
+The API key comes from the environment variable MAILCONNECT_API_KEY: a connector's key for
+app-token and doctor, the webmail back end's (BACKEND_API_KEYS) for user-token, user-disconnect
+and doctor --account.";
 
 /// Tokens for mail hosts from the mailconnect edge, their diagnosis, and links into the webmail.
 #[derive(Debug, Parser)]
@@ -55,6 +68,12 @@ enum Command {
     /// Print an app-only token's XOAUTH2 string for IMAP/SMTP (or, with an option, the POP3 form,
     /// the bare token or the edge's whole answer).
     AppToken(AppTokenArgs),
+    /// Print a webmail user's delegated token as app-token does (the XOAUTH2 string for the
+    /// user's mailbox by default), for the webmail's back end acting while the user is away.
+    UserToken(UserTokenArgs),
+    /// Disconnect a webmail user from a connector on every device (the grant revoked where the
+    /// provider can, and forgotten).
+    UserDisconnect(UserArgs),
     /// Get a token, read its claims, log in to the mail servers given, and say how to fix each
     /// problem found. Never prints the token.
     Doctor(DoctorArgs),
@@ -63,18 +82,10 @@ enum Command {
     MessageLink(MessageLinkArgs),
 }
 
+/// Which form of the token to print (the XOAUTH2 string when none is given).
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("output").args(["json", "pop3", "token"])))]
-struct AppTokenArgs {
-    /// The edge's base URL, e.g. https://mail.example.com/oauth (http:// on loopback only).
-    #[arg(long, value_name = "URL", value_parser = edge_url)]
-    edge: String,
-    /// The connector's id in the edge's CONNECTORS.
-    #[arg(long, value_name = "ID")]
-    connector: String,
-    /// The mailbox the XOAUTH2 string logs in to (needed unless --json or --token).
-    #[arg(long, value_name = "ADDRESS", required_unless_present_any = ["json", "token"])]
-    user: Option<String>,
+#[group(multiple = false)]
+struct OutputArgs {
     /// Print the edge's whole answer, with expires_at.
     #[arg(long)]
     json: bool,
@@ -84,9 +95,55 @@ struct AppTokenArgs {
     /// Print the bare access token.
     #[arg(long)]
     token: bool,
+}
+
+/// The edge and its API key, which only the environment may hold.
+#[derive(Debug, Args)]
+struct EdgeArgs {
+    /// The edge's base URL, e.g. https://mail.example.com/oauth (http:// on loopback only).
+    #[arg(long, value_name = "URL", value_parser = edge_url)]
+    edge: String,
     /// Refused: the API key belongs in MAILCONNECT_API_KEY, out of sight of `ps`.
     #[arg(long, hide = true, value_name = "KEY")]
     api_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct AppTokenArgs {
+    #[command(flatten)]
+    edge: EdgeArgs,
+    /// The connector's id in the edge's CONNECTORS.
+    #[arg(long, value_name = "ID")]
+    connector: String,
+    /// The mailbox the XOAUTH2 string logs in to (needed unless --json or --token).
+    #[arg(long, value_name = "ADDRESS", required_unless_present_any = ["json", "token"])]
+    user: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// One webmail user's connection, at the edge.
+#[derive(Debug, Args)]
+struct UserArgs {
+    #[command(flatten)]
+    edge: EdgeArgs,
+    /// The webmail's account id of the user (the `sub` of the webmail's tickets).
+    #[arg(long, value_name = "ID", value_parser = account_id)]
+    account: AccountId,
+    /// The connector's id in the edge's CONNECTORS (one with backend_access = true).
+    #[arg(long, value_name = "ID")]
+    connector: String,
+}
+
+#[derive(Debug, Args)]
+struct UserTokenArgs {
+    #[command(flatten)]
+    user: UserArgs,
+    /// The mailbox the XOAUTH2 strings log in to [default: the connected account's sign-in name].
+    #[arg(long, value_name = "ADDRESS")]
+    mailbox: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// How `doctor` connects; `auto` follows the port (993, 995, 465: TLS; others: STARTTLS).
@@ -111,6 +168,9 @@ struct DoctorArgs {
     /// The connector's id in the edge's CONNECTORS.
     #[arg(long, value_name = "ID", requires = "edge")]
     connector: Option<String>,
+    /// Diagnose this webmail user's delegated token (user-token's) instead of the app token.
+    #[arg(long, value_name = "ID", requires = "edge", value_parser = account_id)]
+    account: Option<AccountId>,
     /// Diagnose the token on standard input (the one a relay holds) instead of the edge's.
     #[arg(long)]
     token_stdin: bool,
@@ -169,6 +229,11 @@ fn edge_url(url: &str) -> Result<String, String> {
     })
 }
 
+/// `--account`: core's [`AccountId`], the form the edge's `users` routes take.
+fn account_id(id: &str) -> Result<AccountId, String> {
+    AccountId::parse(id).ok_or_else(|| "an account id is 1 to 128 of A-Z a-z 0-9 . _ - @ +".to_owned())
+}
+
 /// The link's URL, built by core (`MessageLink::to_url`), the format the browser module parses.
 fn message_link(args: &MessageLinkArgs) -> Result<String, String> {
     let base = Endpoint::parse(&args.base).map_err(|_| format!("--base {:?} is not an https:// URL without query or fragment", args.base))?;
@@ -184,7 +249,7 @@ fn message_link(args: &MessageLinkArgs) -> Result<String, String> {
     Ok(link.to_url(&base))
 }
 
-impl AppTokenArgs {
+impl OutputArgs {
     fn output(&self) -> Output {
         match (self.json, self.pop3, self.token) {
             (true, _, _) => Output::Json,
@@ -226,24 +291,41 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(EX_USAGE)
 }
 
+impl EdgeArgs {
+    /// Calls the edge with the API key from the environment, prints what `call` made of the
+    /// answer, and returns the exit status: 2 for a key on the command line or none at all.
+    fn run(&self, call: impl FnOnce(&str, &str) -> Result<String, Failure>) -> ExitCode {
+        if self.api_key.is_some() {
+            return usage_error(&format!("never pass the API key on the command line: set {API_KEY_VAR}"));
+        }
+        let api_key = match api_key() {
+            Ok(key) => key,
+            Err(e) => return usage_error(&e),
+        };
+        match call(&self.edge, &api_key) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(f) => {
+                eprintln!("mailconnect: {}", f.message);
+                ExitCode::from(if f.retryable { EX_TEMPFAIL } else { 1 })
+            }
+        }
+    }
+}
+
 fn app_token(args: &AppTokenArgs) -> ExitCode {
-    if args.api_key.is_some() {
-        return usage_error(&format!("never pass the API key on the command line: set {API_KEY_VAR}"));
-    }
-    let api_key = match api_key() {
-        Ok(key) => key,
-        Err(e) => return usage_error(&e),
-    };
-    match app_token::request(&args.edge, &args.connector, args.user.as_deref(), &api_key).and_then(|t| app_token::render(args.output(), &t)) {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(f) => {
-            eprintln!("mailconnect: {}", f.message);
-            ExitCode::from(if f.retryable { EX_TEMPFAIL } else { 1 })
-        }
-    }
+    args.edge.run(|edge, key| output::render(args.output.output(), &app_token::request(edge, &args.connector, args.user.as_deref(), key)?))
+}
+
+fn user_token(args: &UserTokenArgs) -> ExitCode {
+    let UserArgs { edge, account, connector } = &args.user;
+    edge.run(|edge, key| output::render(args.output.output(), &user_token::request(edge, account, connector, args.mailbox.as_deref(), key)?))
+}
+
+fn user_disconnect(args: &UserArgs) -> ExitCode {
+    args.edge.run(|edge, key| user_token::disconnect(edge, &args.account, &args.connector, key).map(|d| d.status))
 }
 
 fn doctor(args: &DoctorArgs) -> ExitCode {
@@ -257,7 +339,7 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
     };
     let source = match (&args.edge, &args.connector) {
         (Some(edge), Some(connector)) => match api_key() {
-            Ok(api_key) => doctor::Source::Edge { edge: edge.clone(), connector: connector.clone(), api_key },
+            Ok(api_key) => doctor::Source::Edge { edge: edge.clone(), connector: connector.clone(), account: args.account.clone(), api_key },
             Err(e) => return usage_error(&e),
         },
         _ => {
@@ -274,6 +356,8 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::AppToken(args) => app_token(&args),
+        Command::UserToken(args) => user_token(&args),
+        Command::UserDisconnect(args) => user_disconnect(&args),
         Command::Doctor(args) => doctor(&args),
         Command::MessageLink(args) => match message_link(&args) {
             Ok(url) => {
@@ -307,7 +391,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (args.edge.as_str(), args.connector.as_str(), args.user.as_deref(), args.output()),
+            (args.edge.edge.as_str(), args.connector.as_str(), args.user.as_deref(), args.output.output()),
             ("https://mail.example.com/oauth", "smtp-relay", Some("relay@contoso.com"), Output::Xoauth2)
         );
     }
@@ -315,15 +399,59 @@ mod tests {
     #[test]
     fn refuses_an_api_key_on_the_command_line() {
         let Ok(Command::AppToken(args)) = parse("app-token --edge https://e.example --connector c --api-key k --json") else { panic!() };
-        assert!(args.api_key.is_some());
+        assert!(args.edge.api_key.is_some());
         assert_eq!(app_token(&args), ExitCode::from(EX_USAGE));
+        for refused in [
+            "user-token --edge https://e.example --account ada --connector c --api-key k",
+            "user-disconnect --edge https://e.example --account ada --connector c --api-key k",
+        ] {
+            let exit = match parse(refused) {
+                Ok(Command::UserToken(args)) => user_token(&args),
+                Ok(Command::UserDisconnect(args)) => user_disconnect(&args),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(exit, ExitCode::from(EX_USAGE), "{refused}");
+        }
+    }
+
+    #[test]
+    fn user_token_takes_an_account_id_a_connector_and_an_optional_mailbox() {
+        let Ok(Command::UserToken(args)) = parse("user-token --edge https://mail.example.com/oauth --account ada@contoso.com --connector outlook-mail") else {
+            panic!()
+        };
+        assert_eq!(
+            (args.user.edge.edge.as_str(), args.user.account.as_str(), args.user.connector.as_str(), args.mailbox.as_deref(), args.output.output()),
+            ("https://mail.example.com/oauth", "ada@contoso.com", "outlook-mail", None, Output::Xoauth2)
+        );
+        let Ok(Command::UserToken(args)) = parse("user-token --edge https://m.example --account a --connector c --mailbox shared@contoso.com --pop3") else {
+            panic!()
+        };
+        assert_eq!((args.mailbox.as_deref(), args.output.output()), (Some("shared@contoso.com"), Output::Pop3));
+        assert!(matches!(parse("user-disconnect --edge https://m.example --account a.b+c_d-e --connector c"), Ok(Command::UserDisconnect(_))));
+    }
+
+    #[test]
+    fn user_routes_refuse_an_account_id_that_is_not_one_and_a_missing_account() {
+        let long = "a".repeat(AccountId::MAX_LEN + 1);
+        for account in ["ada/../bob", "ada%40contoso", "ad a", "émile", long.as_str()] {
+            for sub in ["user-token", "user-disconnect"] {
+                let error = Cli::try_parse_from(["mailconnect", sub, "--edge", "https://m.example", "--connector", "c", "--account", account]).unwrap_err();
+                assert!(error.to_string().contains("an account id is 1 to 128 of"), "{sub} {account}: {error}");
+            }
+        }
+        assert!(parse("user-token --edge https://m.example --connector c").is_err());
+        assert!(parse("user-token --edge https://m.example --account a --connector c --json --token").is_err());
+        assert!(parse("user-disconnect --edge http://m.example --account a --connector c").is_err());
+        assert!(parse("user-disconnect --edge https://m.example --account a --connector c --json").is_err());
     }
 
     #[test]
     fn xoauth2_output_needs_a_user_but_token_and_json_do_not() {
         assert!(parse("app-token --edge https://e.example --connector c").is_err());
-        assert!(matches!(parse("app-token --edge https://e.example --connector c --token"), Ok(Command::AppToken(a)) if a.output() == Output::Token));
-        assert!(matches!(parse("app-token --edge https://e.example --connector c --user u --pop3"), Ok(Command::AppToken(a)) if a.output() == Output::Pop3));
+        assert!(matches!(parse("app-token --edge https://e.example --connector c --token"), Ok(Command::AppToken(a)) if a.output.output() == Output::Token));
+        assert!(
+            matches!(parse("app-token --edge https://e.example --connector c --user u --pop3"), Ok(Command::AppToken(a)) if a.output.output() == Output::Pop3)
+        );
         assert!(parse("app-token --edge https://e.example --connector c --json --token").is_err());
         assert!(parse("app-token --connector c --json").is_err());
         assert!(parse("token --edge e --connector c --json").is_err());
@@ -398,6 +526,8 @@ mod tests {
             "doctor --edge https://e.example --user r@contoso.com",
             "doctor --edge https://e.example --connector c --token-stdin --user u",
             "doctor --token-stdin --user u --security none",
+            "doctor --token-stdin --account ada --user u",
+            "doctor --edge https://e.example --connector c --account a/b --user u",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
