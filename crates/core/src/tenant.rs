@@ -20,6 +20,10 @@ pub enum Tenant {
 }
 
 impl Tenant {
+    /// The directory ID of every personal Microsoft account, the tenant `consumers` stands for
+    /// (the `tid` and issuer of their tokens).
+    pub const CONSUMERS_ID: &'static str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
     /// Parses a tenant; anything but an alias, a GUID or a domain name is refused, so the
     /// value can be put into a URL path as it is.
     pub fn parse(input: &str) -> Result<Self, CoreError> {
@@ -51,7 +55,7 @@ impl Tenant {
     }
 }
 
-fn is_guid(s: &str) -> bool {
+pub(crate) fn is_guid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -10,7 +10,7 @@
 //! still hold a token.
 
 use crate::browser::{absent, get, is_plain, object, window};
-use crate::error::{bad_response, concat, edge_error, fail, Code, Result};
+use crate::error::{bad_response, concat, edge_error, fail, misconfigured, Code, Result};
 use crate::prelude::*;
 use js_sys::{Array, JSON};
 use mailconnect_core::contract::route::{self, Route};
@@ -32,6 +32,13 @@ pub(crate) struct Edge {
 impl Edge {
     pub(crate) fn new(base: &str, connector: &str) -> Edge {
         Edge { base: base.trim_end_matches('/').to_owned(), connector: connector.to_owned() }
+    }
+
+    /// The edge at `url`, absolute or relative to this page, as the page's options give it.
+    pub(crate) fn resolve(url: &str, connector: &str) -> Result<Edge> {
+        let here = window().location().href().unwrap_or_default();
+        let base = web_sys::Url::new_with_base(url, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", url, "\""])))?;
+        Ok(Edge::new(&base.href(), connector))
     }
 
     /// Names this connector's Web Lock, token channel and busy marker: `{base}:{connector}`.
@@ -157,6 +164,7 @@ fn connector_info(v: &JsValue) -> Option<ConnectorInfo> {
         prompt: opt_string(v, "prompt")?,
         domain_hint: opt_string(v, "domain_hint")?,
         issuer: opt_string(v, "issuer")?,
+        authorization_response_iss_parameter_supported: optional(v, "authorization_response_iss_parameter_supported", JsValue::as_bool)?.unwrap_or(false),
         admin_consent_url: opt_string(v, "admin_consent_url")?,
     })
 }

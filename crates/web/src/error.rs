@@ -35,6 +35,7 @@ pub(crate) enum Code {
     Timeout,
     ConfigurationError,
     UnknownState,
+    PendingMismatch,
     NotACallback,
     BrowserUnsupported,
     InvalidMailto,
@@ -50,6 +51,7 @@ impl Code {
             Code::Timeout => "timeout",
             Code::ConfigurationError => "configuration_error",
             Code::UnknownState => "unknown_state",
+            Code::PendingMismatch => "pending_mismatch",
             Code::NotACallback => "not_a_callback",
             Code::BrowserUnsupported => "browser_unsupported",
             Code::InvalidMailto => "invalid_mailto",
@@ -61,7 +63,7 @@ impl Code {
             Code::NetworkError | Code::InteractionInProgress => Action::Retry,
             Code::PopupBlocked | Code::PopupClosed | Code::Timeout => Action::Interaction,
             Code::ConfigurationError => Action::Configuration,
-            Code::UnknownState => Action::Reconnect,
+            Code::UnknownState | Code::PendingMismatch => Action::Reconnect,
             Code::NotACallback | Code::BrowserUnsupported | Code::InvalidMailto => Action::None,
         }
     }
@@ -121,6 +123,8 @@ fn core_message(e: &CoreError) -> &str {
     match e {
         CoreError::StateMismatch => "the sign-in response does not belong to a sign-in of this page (state mismatch): connect again",
         CoreError::IssuerMismatch { .. } => "the sign-in response came from an unexpected identity provider (issuer mismatch): connect again",
+        CoreError::MissingIssuer => "the sign-in response does not name its identity provider (no iss), which this provider always does: connect again",
+        CoreError::RedirectUriMismatch { .. } => "the sign-in response arrived at another redirect URI than its sign-in named: connect again",
         CoreError::MissingCode => "the sign-in response carries no authorization code: connect again",
         CoreError::InvalidVerifier => "the stored sign-in request is damaged: connect again",
         CoreError::InvalidReturnTo => "returnTo must be a path on this site, starting with a single /",

@@ -77,7 +77,8 @@ export class MailconnectError extends Error {
    * A stable snake_case code: the edge's (e.g. `invalid_grant`, `not_connected`) or this
    * module's: `network_error`, `bad_response`, `popup_blocked`, `popup_closed`, `timeout`,
    * `interaction_in_progress`, `configuration_error`, `not_a_callback`, `unknown_state`,
-   * `state_mismatch`, `issuer_mismatch`, `missing_code`, `invalid_return_to`,
+   * `state_mismatch`, `issuer_mismatch`, `missing_issuer`, `redirect_uri_mismatch`,
+   * `pending_mismatch`, `missing_code`, `invalid_return_to`,
    * `browser_unsupported`, `invalid_message_link`, `invalid_mailto`, or an OAuth error from the
    * provider (`access_denied`, `consent_required`, ...).
    */
@@ -135,6 +136,14 @@ export interface TokenInfo {
   /** The granted scopes, space-separated. */
   scope: string;
   account?: Account;
+}
+
+export interface CallbackOptions {
+  /**
+   * The edge's URL with its `/oauth` prefix, as given to `Connector.load` (default:
+   * `location.origin + "/oauth"`). A redirect sign-in finishes only at this edge.
+   */
+  edge?: string;
 }
 
 /** What `handleCallback()` resolves with on the return from a connector's admin-consent URL. */
@@ -314,9 +323,7 @@ impl Connector {
         if !(absent(&redirect_uri) || redirect_uri.is_string()) || !(absent(&margin) || margin.as_f64().is_some()) {
             return Err(invalid());
         }
-        let here = window().location().href().unwrap_or_default();
-        let base = web_sys::Url::new_with_base(&edge, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", &edge, "\""])))?;
-        let edge = Edge::new(&base.href(), &connector);
+        let edge = Edge::resolve(&edge, &connector)?;
         let info = edge.info().await?;
         // The edge is trusted, but nothing it sends may make this page navigate to script: core's
         // rule for endpoints (https, or http on loopback), on the URL before its query or fragment.
@@ -438,8 +445,8 @@ impl Connector {
             if let Some(window) = popup::open(&url) {
                 let inner = self.inner.clone();
                 let expected = state.clone();
-                return popup::watch(key, window, state, timeout_ms, move |params| async move {
-                    let code = callback::verify(&params, &expected, inner.info.issuer.as_deref(), &verifier)?;
+                return popup::watch(key, window, state, timeout_ms, move |params, reached| async move {
+                    let code = callback::verify(&params, &expected, &inner.info, &inner.redirect_uri, &reached, &verifier)?;
                     let token = inner.edge.exchange(&code, &verifier, &inner.redirect_uri).await?;
                     inner.tokens.store(&token, true);
                     Ok(status_js(true, token.account.as_ref()))
@@ -478,8 +485,8 @@ fn here() -> ReturnTo {
 /// On the return from a connector's admin-consent URL it resolves with `{adminConsent: true,
 /// tenant}` (or rejects with the provider's error, e.g. an admin who declined).
 #[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<void | AdminConsent>")]
-pub fn handle_callback() -> Promise {
-    callback::handle().unwrap_or_else(|e| Promise::reject(&e))
+pub fn handle_callback(#[wasm_bindgen(unchecked_optional_param_type = "CallbackOptions")] options: Option<JsValue>) -> Promise {
+    callback::handle(&options.unwrap_or(JsValue::UNDEFINED)).unwrap_or_else(|e| Promise::reject(&e))
 }
 
 /// The message a link opens. `base` is the webmail's address for message links, e.g.
