@@ -92,7 +92,7 @@ pub(crate) fn verify(params: &str, state: &str, info: &ConnectorInfo, redirect_u
 /// the app's other tabs, and returns to the page the user left (`replace`, so Back does not land
 /// on the spent callback page).
 async fn finish_redirect(state: &str, params: &str, pending: redirect::PendingRedirect, edge: &str) -> Result<JsValue> {
-    let planted = || fail(Code::PendingMismatch, "the stored sign-in names another edge, issuer or redirect URI than the connector's settings: connect again");
+    let planted = || fail(Code::PendingMismatch, "the stored sign-in does not match the connector's settings: connect again");
     let edge = Edge::resolve(edge, &pending.connector)?;
     if pending.edge != edge.base {
         return Err(planted());

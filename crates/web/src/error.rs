@@ -123,8 +123,8 @@ fn core_message(e: &CoreError) -> &str {
     match e {
         CoreError::StateMismatch => "the sign-in response does not belong to a sign-in of this page (state mismatch): connect again",
         CoreError::IssuerMismatch { .. } => "the sign-in response came from an unexpected identity provider (issuer mismatch): connect again",
-        CoreError::MissingIssuer => "the sign-in response does not name its identity provider (no iss), which this provider always does: connect again",
-        CoreError::RedirectUriMismatch { .. } => "the sign-in response arrived at another redirect URI than its sign-in named: connect again",
+        CoreError::MissingIssuer => "the sign-in response lacks the issuer (iss) its provider always sends: connect again",
+        CoreError::RedirectUriMismatch { .. } => "the sign-in response arrived at another redirect URI than its sign-in's: connect again",
         CoreError::MissingCode => "the sign-in response carries no authorization code: connect again",
         CoreError::InvalidVerifier => "the stored sign-in request is damaged: connect again",
         CoreError::InvalidReturnTo => "returnTo must be a path on this site, starting with a single /",

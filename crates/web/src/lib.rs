@@ -483,7 +483,9 @@ fn here() -> ReturnTo {
 /// window and closes; after a redirect it has the edge redeem the code, then returns to the
 /// page the user left. Either way the code is removed from the address bar and history first.
 /// On the return from a connector's admin-consent URL it resolves with `{adminConsent: true,
-/// tenant}` (or rejects with the provider's error, e.g. an admin who declined).
+/// tenant}` (or rejects with the provider's error, e.g. an admin who declined). `options.edge` is
+/// the edge given to `Connector.load` (default `location.origin + "/oauth"`): a redirect sign-in
+/// is finished only there.
 #[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<void | AdminConsent>")]
 pub fn handle_callback(#[wasm_bindgen(unchecked_optional_param_type = "CallbackOptions")] options: Option<JsValue>) -> Promise {
     callback::handle(&options.unwrap_or(JsValue::UNDEFINED)).unwrap_or_else(|e| Promise::reject(&e))
