@@ -19,6 +19,9 @@ describe('GET /oauth/connectors/{id}', () => {
       client_id: edge.oauth.clients.secret.id,
       scope: TEAMS_SCOPE,
       redirect_uris: [REDIRECT_URI],
+      // organizations: any tenant's issuer at the configured authority; the local OAuth server sends `iss` always.
+      issuer: `${edge.oauth.url}/{tenantid}/v2.0`,
+      authorization_response_iss_parameter_supported: true,
       admin_consent_url:
         `${edge.oauth.url}/organizations/v2.0/adminconsent?client_id=mailconnect-dev` +
         '&scope=openid+profile+User.Read+Calendars.ReadBasic+Calendars.Read+Calendars.ReadWrite+offline_access' +
@@ -33,6 +36,7 @@ describe('GET /oauth/connectors/{id}', () => {
     assert.equal(status, 200);
     assert.equal(body.scope, MAIL_SCOPE);
     assert.equal(body.issuer, edge.oauth.issuer);
+    assert.equal(body.authorization_response_iss_parameter_supported, true);
     const text = JSON.stringify(body);
     assert.ok(!text.includes('PRIVATE KEY') && !text.includes(edge.certificate.thumbprint) && !text.includes('client_auth'), text);
   });

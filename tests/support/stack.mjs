@@ -25,7 +25,9 @@
 //   zoom          provider "zoom" with the OAuth server as its base URL (Zoom's /oauth/authorize and
 //                 /oauth/token paths), client secret (HTTP Basic); Zoom's strict refresh-token
 //                 rotation with option `rotation: 'strict'` or the OAuth server's POST /_test/mode
-// Only the authority differs from production: it is the local OAuth server.
+// Only the authority differs from production: it is the local OAuth server. Its metadata (oidc-
+// provider's) advertises authorization_response_iss_parameter_supported, so the Microsoft
+// connectors say so too: a redirect without `iss` is refused, as for any provider that sends it.
 //
 // Two modes. Browser-bound (the default): an edge session belongs to a browser. Users (option
 // `users`): the demo webmail's back end (demo-backend.mjs) signs Ada or Grace in and mints tickets
@@ -65,6 +67,7 @@ export function devConnectors(oauth, certificate, redirectUri) {
       scope: TEAMS_SCOPE,
       redirect_uris: [redirectUri],
       client_auth: 'client_secret_basic',
+      authorization_response_iss_parameter_supported: true,
     },
     'outlook-mail': {
       provider: 'microsoft',
@@ -75,6 +78,7 @@ export function devConnectors(oauth, certificate, redirectUri) {
       redirect_uris: [redirectUri],
       client_auth: 'private_key_jwt',
       certificate_thumbprint: certificate.thumbprint,
+      authorization_response_iss_parameter_supported: true,
     },
   };
 }

@@ -14,6 +14,7 @@ import init, {
   type Account,
   type Action,
   type AdminConsent,
+  type CallbackOptions,
   type ConnectOptions,
   type ConnectorOptions,
   type EndSessionOptions,
@@ -124,6 +125,10 @@ export async function connectorApi(button: HTMLButtonElement): Promise<void> {
 
   const done = await handleCallback();
   exactly<typeof done, void | AdminConsent>(true);
+  const callbackOptions: CallbackOptions = { edge: "/oauth" };
+  await handleCallback(callbackOptions);
+  // @ts-expect-error the edge is a URL string
+  await handleCallback({ edge: 42 });
   if (done) {
     exactly<typeof done.adminConsent, true>(true);
     exactly<typeof done.tenant, string | undefined>(true);

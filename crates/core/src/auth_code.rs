@@ -2,15 +2,19 @@
 //!
 //! # Security
 //! The redirect is attacker-controlled input. [`Callback::verify`] checks `state` (in constant
-//! time) before it looks at anything else, then `iss` (RFC 9207) when the provider sends it, and
-//! only then yields the code or the provider's error.
+//! time) before it looks at anything else, then the mix-up defences of RFC 9700 §4.4.2: the
+//! redirect must arrive at the redirect URI its request named, and `iss` (RFC 9207) must name
+//! the expected issuer when present, and be present when the provider says it always sends it.
+//! Only then does it yield the code or the provider's error.
 
 use crate::contract::ADMIN_CONSENT_STATE;
 use crate::encoding::{form_encode, form_parse, form_serialize};
 use crate::error::{CoreError, OAuthError};
 use crate::pkce::PkceVerifier;
 use crate::prelude::*;
+use crate::provider::TENANT_ID_PLACEHOLDER;
 use crate::secret::{AuthCode, State};
+use crate::tenant::is_guid;
 
 /// `prompt` values of OpenID Connect and Entra ID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +127,42 @@ pub struct Callback {
     tenant: Option<String>,
 }
 
+/// What the client knows of the authorization request a redirect claims to answer.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected<'a> {
+    /// The request's `state`.
+    pub state: &'a State,
+    /// The request's `redirect_uri`: where the redirect must arrive.
+    pub redirect_uri: &'a str,
+    /// The provider's issuer identifier, if known; [`TENANT_ID_PLACEHOLDER`] in it stands for
+    /// any tenant's directory ID (a GUID).
+    pub issuer: Option<&'a str>,
+    /// Whether the provider puts `iss` in every redirect (its metadata's
+    /// `authorization_response_iss_parameter_supported`).
+    pub iss_parameter_supported: bool,
+}
+
+impl Expected<'_> {
+    /// RFC 9207 §2.4: where the provider sends `iss`, a redirect without it is refused; a present
+    /// one must match (with no issuer known, an `iss` that must be there cannot match).
+    fn check_issuer(&self, got: Option<String>) -> Result<(), CoreError> {
+        match (got, self.issuer) {
+            (None, _) if self.iss_parameter_supported => Err(CoreError::MissingIssuer),
+            (Some(got), Some(expected)) if !issuer_matches(expected, &got) => Err(CoreError::IssuerMismatch { expected: expected.to_owned(), got }),
+            (Some(got), None) if self.iss_parameter_supported => Err(CoreError::IssuerMismatch { expected: String::new(), got }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Simple string comparison (RFC 9207 §2.4), with a GUID in place of [`TENANT_ID_PLACEHOLDER`].
+fn issuer_matches(expected: &str, got: &str) -> bool {
+    match expected.split_once(TENANT_ID_PLACEHOLDER) {
+        Some((before, after)) => got.strip_prefix(before).and_then(|rest| rest.strip_suffix(after)).is_some_and(is_guid),
+        None => got == expected,
+    }
+}
+
 /// What an admin's return from the admin-consent URL reports (see [`Callback::admin_consent`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdminConsent {
@@ -184,16 +224,17 @@ impl Callback {
         }
     }
 
-    /// Checks `state` and `iss`, then yields the code, or the provider's error.
-    pub fn verify(self, expected_state: &State, expected_issuer: Option<&str>) -> Result<AuthCode, CoreError> {
-        if !self.state.as_deref().is_some_and(|s| expected_state.matches(s)) {
+    /// Checks `state`, that the redirect arrived at the request's redirect URI (`reached`: the
+    /// page's URL without query or fragment) and `iss`, then yields the code, or the provider's
+    /// error.
+    pub fn verify(self, expected: &Expected<'_>, reached: &str) -> Result<AuthCode, CoreError> {
+        if !self.state.as_deref().is_some_and(|s| expected.state.matches(s)) {
             return Err(CoreError::StateMismatch);
         }
-        if let (Some(got), Some(expected)) = (self.iss, expected_issuer) {
-            if got != expected {
-                return Err(CoreError::IssuerMismatch { expected: expected.to_owned(), got });
-            }
+        if reached != expected.redirect_uri {
+            return Err(CoreError::RedirectUriMismatch { expected: expected.redirect_uri.to_owned(), got: reached.to_owned() });
         }
+        expected.check_issuer(self.iss)?;
         if let Some(error) = self.error {
             return Err(CoreError::OAuth(OAuthError::from_redirect(&error, self.error_description, self.error_uri)));
         }
@@ -205,10 +246,25 @@ impl Callback {
 mod tests {
     use super::*;
     use crate::error::{Action, OAuthErrorCode};
+    use crate::tenant::Tenant;
     use proptest::prelude::*;
 
     fn verifier() -> PkceVerifier {
         PkceVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap()
+    }
+
+    const REDIRECT_URI: &str = "https://mail.example.com/callback.html";
+    const TENANT: &str = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0";
+    const ANY_TENANT: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+
+    /// A request with `state` and [`REDIRECT_URI`] to a provider of `issuer` that sends `iss` or not.
+    fn expected<'a>(state: &'a State, issuer: Option<&'a str>, sends_iss: bool) -> Expected<'a> {
+        Expected { state, redirect_uri: REDIRECT_URI, issuer, iss_parameter_supported: sends_iss }
+    }
+
+    /// `raw` verified at [`REDIRECT_URI`] for state `s`.
+    fn verify(raw: &str, issuer: Option<&str>, sends_iss: bool) -> Result<AuthCode, CoreError> {
+        Callback::parse(raw).unwrap().verify(&expected(&State::new("s"), issuer, sends_iss), REDIRECT_URI)
     }
 
     #[test]
@@ -248,16 +304,16 @@ mod tests {
         for raw in ["?code=abc%2B1&state=xyz&session_state=1", "#code=abc%2B1&state=xyz", "code=abc%2B1&state=xyz"] {
             let cb = Callback::parse(raw).unwrap();
             assert_eq!(cb.state(), Some("xyz"));
-            assert_eq!(cb.verify(&State::new("xyz"), None).unwrap().expose(), "abc+1");
+            assert_eq!(cb.verify(&expected(&State::new("xyz"), None, false), REDIRECT_URI).unwrap().expose(), "abc+1");
         }
     }
 
     #[test]
     fn callback_with_wrong_or_missing_state_is_refused_before_its_error() {
         let cb = Callback::parse("?error=access_denied&state=evil").unwrap();
-        assert_eq!(cb.verify(&State::new("xyz"), None).unwrap_err(), CoreError::StateMismatch);
+        assert_eq!(cb.verify(&expected(&State::new("xyz"), None, false), REDIRECT_URI).unwrap_err(), CoreError::StateMismatch);
         let cb = Callback::parse("?code=abc").unwrap();
-        assert_eq!(cb.verify(&State::new("xyz"), None).unwrap_err(), CoreError::StateMismatch);
+        assert_eq!(cb.verify(&expected(&State::new("xyz"), None, false), "https://elsewhere/").unwrap_err(), CoreError::StateMismatch);
     }
 
     #[test]
@@ -275,16 +331,73 @@ mod tests {
 
     #[test]
     fn callback_with_foreign_issuer_is_refused() {
-        let cb = Callback::parse("?code=a&state=s&iss=https%3A%2F%2Fevil.example").unwrap();
-        assert!(matches!(cb.verify(&State::new("s"), Some("https://login.microsoftonline.com/t/v2.0")), Err(CoreError::IssuerMismatch { .. })));
+        let got = verify("?code=a&state=s&iss=https%3A%2F%2Fevil.example", Some(TENANT), false);
+        assert_eq!(got.unwrap_err(), CoreError::IssuerMismatch { expected: TENANT.into(), got: "https://evil.example".into() });
+        assert!(verify("?code=a&state=s&iss=https%3A%2F%2Fidp", Some("https://idp"), false).is_ok());
+        assert!(
+            matches!(verify("?code=a&state=s&iss=https%3A%2F%2Fidp%2F", Some("https://idp"), true), Err(CoreError::IssuerMismatch { .. })),
+            "no normalising"
+        );
+    }
+
+    #[test]
+    fn provider_that_sends_iss_has_a_redirect_without_it_refused() {
+        assert_eq!(verify("?code=a&state=s", Some(TENANT), true).unwrap_err(), CoreError::MissingIssuer);
+        assert_eq!(verify("?error=access_denied&state=s", Some(TENANT), true).unwrap_err(), CoreError::MissingIssuer, "errors carry iss too");
+        let iss = "?code=a&state=s&iss=https%3A%2F%2Flogin.microsoftonline.com%2F72f988bf-86f1-41af-91ab-2d7cd011db47%2Fv2.0";
+        assert_eq!(verify(iss, Some(TENANT), true).unwrap().expose(), "a");
+    }
+
+    #[test]
+    fn provider_that_does_not_send_iss_is_not_refused_for_its_absence() {
+        assert_eq!(verify("?code=a&state=s", Some(TENANT), false).unwrap().expose(), "a");
+        assert_eq!(verify("?code=a&state=s", None, false).unwrap().expose(), "a");
+    }
+
+    #[test]
+    fn provider_said_to_send_iss_without_a_known_issuer_refuses_every_iss() {
+        assert!(matches!(verify("?code=a&state=s&iss=https%3A%2F%2Fidp", None, true), Err(CoreError::IssuerMismatch { .. })));
+    }
+
+    #[test]
+    fn tenant_independent_issuer_takes_any_tenant_id_and_nothing_else() {
+        for tenant in ["72f988bf-86f1-41af-91ab-2d7cd011db47", Tenant::CONSUMERS_ID] {
+            let raw = format!("?code=a&state=s&iss=https%3A%2F%2Flogin.microsoftonline.com%2F{tenant}%2Fv2.0");
+            assert!(verify(&raw, Some(ANY_TENANT), false).is_ok(), "{tenant}");
+        }
+        for iss in [
+            "https://login.microsoftonline.com/common/v2.0",
+            "https://login.microsoftonline.com/contoso.com/v2.0",
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0/x",
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/evil/v2.0",
+            "https://evil.example/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+            "https://login.microsoftonline.com/{tenantid}/v2.0",
+        ] {
+            let raw = form_serialize([("code", "a"), ("state", "s"), ("iss", iss)]);
+            assert!(matches!(verify(&raw, Some(ANY_TENANT), false), Err(CoreError::IssuerMismatch { .. })), "{iss}");
+        }
+        let local = "http://127.0.0.1:9010/{tenantid}/v2.0";
+        let raw = "?code=a&state=s&iss=http%3A%2F%2F127.0.0.1%3A9010%2F72f988bf-86f1-41af-91ab-2d7cd011db47%2Fv2.0";
+        assert!(verify(raw, Some(local), true).is_ok(), "the configured authority's host");
+        assert!(matches!(verify(raw, Some(ANY_TENANT), true), Err(CoreError::IssuerMismatch { .. })));
+    }
+
+    #[test]
+    fn redirect_reaching_another_redirect_uri_is_refused_as_a_mix_up() {
+        let cb = Callback::parse("?code=a&state=s").unwrap();
+        let other = "https://mail.example.com/zoom-callback.html";
+        assert_eq!(
+            cb.verify(&expected(&State::new("s"), None, false), other).unwrap_err(),
+            CoreError::RedirectUriMismatch { expected: REDIRECT_URI.into(), got: other.into() }
+        );
         let cb = Callback::parse("?code=a&state=s&iss=https%3A%2F%2Fidp").unwrap();
-        assert!(cb.verify(&State::new("s"), Some("https://idp")).is_ok());
+        assert!(matches!(cb.verify(&expected(&State::new("s"), Some("https://idp"), true), other), Err(CoreError::RedirectUriMismatch { .. })));
     }
 
     #[test]
     fn callback_error_is_classified_by_its_aadsts_number() {
         let cb = Callback::parse("?error=access_denied&error_description=AADSTS65004%3A+User+declined+to+consent.&state=s").unwrap();
-        let err = cb.verify(&State::new("s"), None).unwrap_err();
+        let err = cb.verify(&expected(&State::new("s"), None, false), REDIRECT_URI).unwrap_err();
         let CoreError::OAuth(e) = &err else { panic!("{err:?}") };
         assert_eq!(e.error, OAuthErrorCode::AccessDenied);
         assert_eq!(e.codes, vec![65004]);
@@ -295,7 +408,7 @@ mod tests {
     fn non_callbacks_and_empty_codes_are_told_apart() {
         assert!(Callback::parse("?tab=inbox").is_none());
         assert!(Callback::parse("").is_none());
-        assert_eq!(Callback::parse("?code=&state=s").unwrap().verify(&State::new("s"), None).unwrap_err(), CoreError::MissingCode);
+        assert_eq!(verify("?code=&state=s", None, false).unwrap_err(), CoreError::MissingCode);
     }
 
     proptest! {
@@ -306,7 +419,7 @@ mod tests {
             let query = url.split_once('?').unwrap().1;
             let echoed = form_parse(query).into_iter().find(|(k, _)| k == "state").unwrap().1;
             let redirect = form_serialize([("code", code.as_str()), ("state", echoed.as_str())]);
-            let got = Callback::parse(&redirect).unwrap().verify(&st, None).unwrap();
+            let got = Callback::parse(&redirect).unwrap().verify(&expected(&st, None, false), REDIRECT_URI).unwrap();
             prop_assert_eq!(got.expose(), code.as_str());
         }
     }

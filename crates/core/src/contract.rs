@@ -147,9 +147,15 @@ pub struct ConnectorInfo {
     /// The `domain_hint` to send, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_hint: Option<String>,
-    /// The issuer to expect in a redirect's `iss` (RFC 9207), when known.
+    /// The issuer to expect in a redirect's `iss` (RFC 9207), when known. It may hold
+    /// [`TENANT_ID_PLACEHOLDER`](crate::TENANT_ID_PLACEHOLDER) for any tenant's directory ID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// Whether the provider puts `iss` in every redirect (its metadata's
+    /// `authorization_response_iss_parameter_supported`): then a redirect without it is refused.
+    /// Absent (older edges): false.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
     /// Microsoft connectors of a tenant with admins (not `consumers`): the Entra admin-consent
     /// URL for this connector's client id and scopes, returning to its first redirect URI with
     /// `state` = [`ADMIN_CONSENT_STATE`]. For the "ask your admin" link of a `consent` error.
@@ -405,6 +411,7 @@ mod tests {
             prompt: None,
             domain_hint: None,
             issuer: None,
+            authorization_response_iss_parameter_supported: false,
             admin_consent_url: None,
         };
         let json = r#"{"id":"zoom","authorize_url":"https://zoom.us/oauth/authorize","client_id":"c","scope":"meeting:write","redirect_uris":["https://mail.example.com/cb"]}"#;
@@ -414,6 +421,16 @@ mod tests {
         assert!(serde_json::to_string(&with_url)
             .unwrap()
             .ends_with(r#","admin_consent_url":"https://login.microsoftonline.com/organizations/v2.0/adminconsent?x=1"}"#));
+    }
+
+    #[test]
+    fn connector_info_says_when_iss_is_always_sent_and_an_older_answer_reads_as_not() {
+        let old = r#"{"id":"teams","authorize_url":"https://idp/authorize","client_id":"c","scope":"openid","redirect_uris":["https://mail.example.com/cb"],"issuer":"https://idp"}"#;
+        let info: ConnectorInfo = serde_json::from_str(old).unwrap();
+        assert!(!info.authorization_response_iss_parameter_supported);
+        assert_eq!(serde_json::to_string(&info).unwrap(), old, "false is left out");
+        let sends = ConnectorInfo { authorization_response_iss_parameter_supported: true, ..info };
+        assert!(serde_json::to_string(&sends).unwrap().ends_with(r#","issuer":"https://idp","authorization_response_iss_parameter_supported":true}"#));
     }
 
     #[test]

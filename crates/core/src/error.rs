@@ -306,6 +306,18 @@ pub enum CoreError {
         /// What the redirect said.
         got: String,
     },
+    /// The provider puts `iss` in every redirect, and this one has none (RFC 9207 §2.4).
+    #[error("the redirect carries no issuer (iss), which this provider always sends")]
+    MissingIssuer,
+    /// The redirect arrived at another redirect URI than its request named (RFC 9700 §4.4.2: a
+    /// mix-up attack).
+    #[error("the redirect arrived at {got:?}, not at its request's redirect URI {expected:?}")]
+    RedirectUriMismatch {
+        /// The request's redirect URI.
+        expected: String,
+        /// Where the redirect arrived.
+        got: String,
+    },
     /// The provider answered with an OAuth error.
     #[error("{}{}", .0.error.as_str(), .0.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     OAuth(OAuthError),
@@ -333,6 +345,8 @@ impl CoreError {
             CoreError::MissingCode => "missing_code",
             CoreError::StateMismatch => "state_mismatch",
             CoreError::IssuerMismatch { .. } => "issuer_mismatch",
+            CoreError::MissingIssuer => "missing_issuer",
+            CoreError::RedirectUriMismatch { .. } => "redirect_uri_mismatch",
             CoreError::OAuth(e) => e.error.as_str(),
             CoreError::InvalidXoauth2Input => "invalid_xoauth2_input",
             CoreError::InvalidReturnTo => "invalid_return_to",
@@ -348,7 +362,11 @@ impl CoreError {
             | CoreError::InvalidScope(_)
             | CoreError::DefaultScopeMixed(_)
             | CoreError::MultipleResources(..) => Action::Configuration,
-            CoreError::StateMismatch | CoreError::IssuerMismatch { .. } | CoreError::MissingCode => Action::Reconnect,
+            CoreError::StateMismatch
+            | CoreError::IssuerMismatch { .. }
+            | CoreError::MissingIssuer
+            | CoreError::RedirectUriMismatch { .. }
+            | CoreError::MissingCode => Action::Reconnect,
             CoreError::OAuth(e) => e.action(None),
             CoreError::InvalidVerifier | CoreError::InvalidXoauth2Input | CoreError::InvalidReturnTo | CoreError::InvalidMessageLink => Action::None,
         }

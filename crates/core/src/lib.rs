@@ -6,7 +6,7 @@
 //! strings, so it behaves the same natively, in a browser and in a Worker.
 //!
 //! ```no_run
-//! use mailconnect_core::{AuthorizationRequest, Callback, Microsoft, PkceVerifier, Prompt, Scopes, State, Tenant, presets};
+//! use mailconnect_core::{AuthorizationRequest, Callback, Expected, Microsoft, PkceVerifier, Prompt, Scopes, State, Tenant, presets};
 //!
 //! let provider = Microsoft::new(Tenant::parse("contoso.onmicrosoft.com")?);
 //! let scopes = Scopes::parse(presets::TEAMS_CALENDAR)?;
@@ -16,11 +16,14 @@
 //! let verifier = PkceVerifier::from_random(&random_verifier);
 //! let authorize = provider.authorize_url();
 //! let scope = scopes.to_string();
-//! let url = AuthorizationRequest::new(&authorize, "client-id", "https://mail.example.com/callback.html", &scope, &state, &verifier)
+//! let redirect_uri = "https://mail.example.com/callback.html";
+//! let url = AuthorizationRequest::new(&authorize, "client-id", redirect_uri, &scope, &state, &verifier)
 //!     .with_prompt(Prompt::SelectAccount)
 //!     .url();
-//! // …open `url`; when the redirect arrives:
-//! let code = Callback::parse("?code=…&state=…").ok_or("not a callback")?.verify(&state, provider.issuer().as_deref())?;
+//! // …open `url`; when the redirect arrives at `reached` (its page's URL without query or fragment):
+//! let (issuer, reached) = (provider.issuer(), redirect_uri);
+//! let expected = Expected { state: &state, redirect_uri, issuer: Some(issuer.as_str()), iss_parameter_supported: false };
+//! let code = Callback::parse("?code=…&state=…").ok_or("not a callback")?.verify(&expected, reached)?;
 //! # let _ = (url, code);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -56,11 +59,11 @@ mod tenant;
 pub mod ticket;
 mod xoauth2;
 
-pub use auth_code::{AdminConsent, AuthorizationRequest, Callback, Prompt};
+pub use auth_code::{AdminConsent, AuthorizationRequest, Callback, Expected, Prompt};
 pub use deeplink::{MessageLink, ReturnTo};
 pub use error::{Aadsts, Action, CoreError, OAuthError, OAuthErrorCode};
 pub use pkce::PkceVerifier;
-pub use provider::{Endpoint, Generic, Microsoft, Provider};
+pub use provider::{Endpoint, Generic, Microsoft, Provider, TENANT_ID_PLACEHOLDER};
 pub use scope::{presets, Scope, Scopes};
 pub use secret::{ct_eq, AccessToken, AuthCode, ClientSecret, Password, RefreshToken, SessionId, State, Ticket};
 pub use tenant::{Authority, Tenant};

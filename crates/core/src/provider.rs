@@ -47,17 +47,26 @@ impl Endpoint {
     }
 }
 
+/// Where an issuer identifier has a tenant's directory ID, in the issuer Entra publishes for
+/// tenant-independent authorities (`https://login.microsoftonline.com/{tenantid}/v2.0`): a
+/// redirect's `iss` matches it with any GUID there.
+pub const TENANT_ID_PLACEHOLDER: &str = "{tenantid}";
+
 /// The Microsoft identity platform (v2 endpoints) for one tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Microsoft {
     authority: Authority,
     tenant: Tenant,
+    sends_iss: bool,
 }
 
 impl Microsoft {
-    /// The provider for `tenant` in the global cloud.
+    /// The provider for `tenant` in the global cloud. Entra's published metadata
+    /// (`{authority}/{tenant}/v2.0/.well-known/openid-configuration`) does not list
+    /// `authorization_response_iss_parameter_supported`, so a redirect without `iss` is accepted
+    /// unless [`Provider::with_iss_parameter_supported`] says otherwise.
     pub fn new(tenant: Tenant) -> Self {
-        Microsoft { authority: Authority::public(), tenant }
+        Microsoft { authority: Authority::public(), tenant, sends_iss: false }
     }
 
     /// Uses another cloud or a test server.
@@ -90,9 +99,17 @@ impl Microsoft {
         self.url("oauth2/v2.0/token")
     }
 
-    /// The issuer of a single tenant addressed by its ID; other tenant forms have no single issuer.
-    pub fn issuer(&self) -> Option<String> {
-        matches!(self.tenant, Tenant::Id(_)).then(|| self.url("v2.0"))
+    /// The issuer a redirect's `iss` names: the tenant's own for a tenant ID and for `consumers`
+    /// (its fixed directory ID, [`Tenant::CONSUMERS_ID`]); for `common` and `organizations` (any
+    /// tenant) and for a domain (whose directory ID the settings do not name) the
+    /// tenant-independent form with [`TENANT_ID_PLACEHOLDER`], as Entra's metadata writes it.
+    pub fn issuer(&self) -> String {
+        let tenant = match &self.tenant {
+            Tenant::Id(id) => id.as_str(),
+            Tenant::Consumers => Tenant::CONSUMERS_ID,
+            Tenant::Common | Tenant::Organizations | Tenant::Domain(_) => TENANT_ID_PLACEHOLDER,
+        };
+        format!("{}/{tenant}/v2.0", self.authority.as_str())
     }
 
     /// The URL an admin opens to grant tenant-wide consent to `scopes` for `client_id`.
@@ -139,6 +156,10 @@ pub struct Generic {
     pub token_url: Endpoint,
     /// The issuer identifier, when the provider has one (RFC 9207 `iss` checks).
     pub issuer: Option<String>,
+    /// Whether the provider puts `iss` in every redirect (its metadata's
+    /// `authorization_response_iss_parameter_supported`): then a redirect without it is refused.
+    /// Needs `issuer`.
+    pub iss_parameter_supported: bool,
     /// The token revocation endpoint (RFC 7009), when the provider has one.
     pub revocation_url: Option<Endpoint>,
 }
@@ -168,9 +189,21 @@ impl Provider {
         Provider::Generic(Generic {
             authorize_url: Endpoint(format!("{base}/oauth/authorize")),
             token_url: Endpoint(format!("{base}/oauth/token")),
+            // Zoom publishes no authorization server metadata: nothing says it sends `iss`.
             issuer: None,
+            iss_parameter_supported: false,
             revocation_url: Some(Endpoint(format!("{base}/oauth/revoke"))),
         })
+    }
+
+    /// Says whether the provider puts `iss` in every redirect (RFC 9207), overriding the preset:
+    /// for a provider whose metadata advertises `authorization_response_iss_parameter_supported`.
+    pub fn with_iss_parameter_supported(mut self, supported: bool) -> Self {
+        match &mut self {
+            Provider::Microsoft(m) => m.sends_iss = supported,
+            Provider::Generic(g) => g.iss_parameter_supported = supported,
+        }
+        self
     }
 
     /// The authorization endpoint.
@@ -201,11 +234,19 @@ impl Provider {
         }
     }
 
-    /// The expected `iss`, when known.
+    /// The expected `iss`, when known; it may hold [`TENANT_ID_PLACEHOLDER`].
     pub fn issuer(&self) -> Option<String> {
         match self {
-            Provider::Microsoft(m) => m.issuer(),
+            Provider::Microsoft(m) => Some(m.issuer()),
             Provider::Generic(g) => g.issuer.clone(),
+        }
+    }
+
+    /// Whether every redirect carries `iss` (RFC 9207 `authorization_response_iss_parameter_supported`).
+    pub fn iss_parameter_supported(&self) -> bool {
+        match self {
+            Provider::Microsoft(m) => m.sends_iss,
+            Provider::Generic(g) => g.iss_parameter_supported,
         }
     }
 
@@ -251,9 +292,22 @@ mod tests {
     }
 
     #[test]
-    fn issuer_is_known_only_for_a_tenant_id() {
-        assert_eq!(ms("72f988bf-86f1-41af-91ab-2d7cd011db47").issuer().unwrap(), "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0");
-        assert_eq!(ms("common").issuer(), None);
+    fn issuer_is_the_tenants_own_or_the_tenant_independent_form() {
+        assert_eq!(ms("72F988BF-86f1-41af-91ab-2d7cd011db47").issuer(), "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0");
+        assert_eq!(ms("consumers").issuer(), "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0");
+        for tenant in ["common", "organizations", "contoso.com"] {
+            assert_eq!(ms(tenant).issuer(), "https://login.microsoftonline.com/{tenantid}/v2.0", "{tenant}");
+        }
+        let local = ms("organizations").with_authority(Authority::parse("http://127.0.0.1:9010").unwrap());
+        assert_eq!(local.issuer(), "http://127.0.0.1:9010/{tenantid}/v2.0", "the configured authority's host");
+    }
+
+    #[test]
+    fn only_a_provider_said_to_send_iss_requires_it() {
+        assert!(!Provider::Microsoft(ms("common")).iss_parameter_supported(), "Entra's metadata does not advertise it");
+        assert!(!Provider::zoom().iss_parameter_supported());
+        assert!(Provider::Microsoft(ms("common")).with_iss_parameter_supported(true).iss_parameter_supported());
+        assert!(Provider::zoom().with_iss_parameter_supported(true).iss_parameter_supported());
     }
 
     #[test]
@@ -322,6 +376,7 @@ mod tests {
                 authorize_url: endpoint("https://idp.example/authorize"),
                 token_url: endpoint("https://idp.example/token"),
                 issuer: None,
+                iss_parameter_supported: false,
                 revocation_url,
             })
         };

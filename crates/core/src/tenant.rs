@@ -20,6 +20,10 @@ pub enum Tenant {
 }
 
 impl Tenant {
+    /// The directory ID of every personal Microsoft account, the tenant `consumers` stands for
+    /// (the `tid` and issuer of their tokens).
+    pub const CONSUMERS_ID: &'static str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
     /// Parses a tenant; anything but an alias, a GUID or a domain name is refused, so the
     /// value can be put into a URL path as it is.
     pub fn parse(input: &str) -> Result<Self, CoreError> {
@@ -51,9 +55,10 @@ impl Tenant {
     }
 }
 
-fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+/// 8-4-4-4-12 hex digits. By position, without collecting the groups: the browser module links
+/// it (issuer checks), where every generic helper costs bytes.
+pub(crate) fn is_guid(s: &str) -> bool {
+    s.len() == 36 && s.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
 }
 
 fn is_domain(s: &str) -> bool {

@@ -180,6 +180,7 @@ impl Browser {
             prompt: self.prompt.map(|p| p.as_str().to_owned()),
             domain_hint: self.domain_hint.clone(),
             issuer: connector.provider.issuer(),
+            authorization_response_iss_parameter_supported: connector.provider.iss_parameter_supported(),
             admin_consent_url: match &connector.provider {
                 Provider::Microsoft(microsoft) => {
                     self.redirect_uris.first().and_then(|uri| microsoft.admin_consent_url(&connector.client_id, &connector.scopes, uri, ADMIN_CONSENT_STATE))

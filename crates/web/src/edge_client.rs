@@ -13,7 +13,7 @@
 //! still hold a token.
 
 use crate::browser::{absent, get, is_plain, object, window};
-use crate::error::{bad_response, concat, edge_error, fail, Code, Result};
+use crate::error::{bad_response, concat, edge_error, fail, misconfigured, Code, Result};
 use crate::prelude::*;
 use crate::session;
 use js_sys::{Array, Function, JSON};
@@ -37,6 +37,13 @@ pub(crate) struct Edge {
     ticket: Option<Function>,
 }
 
+/// The edge's base URL from `url`, absolute or relative to this page.
+pub(crate) fn base_url(url: &str) -> Result<String> {
+    let here = window().location().href().unwrap_or_default();
+    let base = web_sys::Url::new_with_base(url, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", url, "\""])))?;
+    Ok(base.href())
+}
+
 impl Edge {
     pub(crate) fn new(base: &str, connector: &str) -> Edge {
         Edge { base: base.trim_end_matches('/').to_owned(), connector: connector.to_owned(), ticket: None }
@@ -45,6 +52,11 @@ impl Edge {
     /// Binds the session with fresh tickets from `ticket` whenever the edge asks for one.
     pub(crate) fn with_ticket(self, ticket: Option<Function>) -> Edge {
         Edge { ticket, ..self }
+    }
+
+    /// The edge at `url`, absolute or relative to this page, as the page's options give it.
+    pub(crate) fn resolve(url: &str, connector: &str) -> Result<Edge> {
+        Ok(Edge::new(&base_url(url)?, connector))
     }
 
     /// Names this connector's Web Lock, token channel and busy marker: `{base}:{connector}`.
@@ -212,6 +224,7 @@ fn connector_info(v: &JsValue) -> Option<ConnectorInfo> {
         prompt: opt_string(v, "prompt")?,
         domain_hint: opt_string(v, "domain_hint")?,
         issuer: opt_string(v, "issuer")?,
+        authorization_response_iss_parameter_supported: optional(v, "authorization_response_iss_parameter_supported", JsValue::as_bool)?.unwrap_or(false),
         admin_consent_url: opt_string(v, "admin_consent_url")?,
     })
 }

@@ -35,6 +35,7 @@ pub(crate) enum Code {
     Timeout,
     ConfigurationError,
     UnknownState,
+    PendingMismatch,
     NotACallback,
     BrowserUnsupported,
     InvalidMailto,
@@ -52,6 +53,7 @@ impl Code {
             Code::Timeout => "timeout",
             Code::ConfigurationError => "configuration_error",
             Code::UnknownState => "unknown_state",
+            Code::PendingMismatch => "pending_mismatch",
             Code::NotACallback => "not_a_callback",
             Code::BrowserUnsupported => "browser_unsupported",
             Code::InvalidMailto => "invalid_mailto",
@@ -65,7 +67,7 @@ impl Code {
             Code::NetworkError | Code::InteractionInProgress | Code::SessionChanged => Action::Retry,
             Code::PopupBlocked | Code::PopupClosed | Code::Timeout | Code::TicketUnavailable => Action::Interaction,
             Code::ConfigurationError => Action::Configuration,
-            Code::UnknownState => Action::Reconnect,
+            Code::UnknownState | Code::PendingMismatch => Action::Reconnect,
             Code::NotACallback | Code::BrowserUnsupported | Code::InvalidMailto => Action::None,
         }
     }
@@ -125,6 +127,8 @@ fn core_message(e: &CoreError) -> &str {
     match e {
         CoreError::StateMismatch => "the sign-in response does not belong to a sign-in of this page (state mismatch): connect again",
         CoreError::IssuerMismatch { .. } => "the sign-in response came from an unexpected identity provider (issuer mismatch): connect again",
+        CoreError::MissingIssuer => "the sign-in response lacks the issuer (iss) its provider always sends: connect again",
+        CoreError::RedirectUriMismatch { .. } => "the sign-in response arrived at another redirect URI than its sign-in's: connect again",
         CoreError::MissingCode => "the sign-in response carries no authorization code: connect again",
         CoreError::InvalidVerifier => "the stored sign-in request is damaged: connect again",
         CoreError::InvalidReturnTo => "returnTo must be a path on this site, starting with a single /",

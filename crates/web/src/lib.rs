@@ -79,8 +79,9 @@ export class MailconnectError extends Error {
    * A stable snake_case code: the edge's (e.g. `invalid_grant`, `not_connected`) or this
    * module's: `network_error`, `bad_response`, `popup_blocked`, `popup_closed`, `timeout`,
    * `interaction_in_progress`, `configuration_error`, `not_a_callback`, `unknown_state`,
-   * `state_mismatch`, `issuer_mismatch`, `missing_code`, `invalid_return_to`,
-   * `browser_unsupported`, `ticket_unavailable`, `session_changed`, `invalid_message_link`, `invalid_mailto`, or an OAuth error from the
+   * `state_mismatch`, `issuer_mismatch`, `missing_issuer`, `redirect_uri_mismatch`,
+   * `pending_mismatch`, `missing_code`, `invalid_return_to`, `browser_unsupported`,
+   * `ticket_unavailable`, `session_changed`, `invalid_message_link`, `invalid_mailto`, or an OAuth error from the
    * provider (`access_denied`, `consent_required`, ...).
    */
   readonly code: string;
@@ -148,6 +149,14 @@ export interface TokenInfo {
   /** The granted scopes, space-separated. */
   scope: string;
   account?: Account;
+}
+
+export interface CallbackOptions {
+  /**
+   * The edge's URL with its `/oauth` prefix, as given to `Connector.load` (default:
+   * `location.origin + "/oauth"`). A redirect sign-in finishes only at this edge.
+   */
+  edge?: string;
 }
 
 /** What `handleCallback()` resolves with on the return from a connector's admin-consent URL. */
@@ -331,7 +340,7 @@ impl Connector {
         {
             return Err(invalid());
         }
-        let edge = Edge::new(&edge_base(&edge)?, &connector).with_ticket(ticket.dyn_into().ok());
+        let edge = Edge::resolve(&edge, &connector)?.with_ticket(ticket.dyn_into().ok());
         let info = edge.info().await?;
         // The edge is trusted, but nothing it sends may make this page navigate to script: core's
         // rule for endpoints (https, or http on loopback), on the URL before its query or fragment.
@@ -453,8 +462,8 @@ impl Connector {
             if let Some(window) = popup::open(&url) {
                 let inner = self.inner.clone();
                 let expected = state.clone();
-                return popup::watch(key, window, state, timeout_ms, move |params| async move {
-                    let code = callback::verify(&params, &expected, inner.info.issuer.as_deref(), &verifier)?;
+                return popup::watch(key, window, state, timeout_ms, move |params, reached| async move {
+                    let code = callback::verify(&params, &expected, &inner.info, &inner.redirect_uri, &reached, &verifier)?;
                     let token = inner.edge.exchange(&code, &verifier, &inner.redirect_uri).await?;
                     inner.tokens.store(&token, true);
                     Ok(status_js(true, token.account.as_ref()))
@@ -478,13 +487,6 @@ impl Connector {
     }
 }
 
-/// The edge's absolute URL: `edge` resolved against this page's address.
-fn edge_base(edge: &str) -> Result<String, JsValue> {
-    let here = window().location().href().unwrap_or_default();
-    let base = web_sys::Url::new_with_base(edge, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", edge, "\""])))?;
-    Ok(base.href())
-}
-
 /// Signs this browser out of the edge: every tab of this origin forgets the tokens of that edge
 /// (each `Connector` fires `change` with `connected: false`), then the edge forgets the
 /// browser's session (with user binding, it unbinds this browser only). Call it when the user
@@ -494,7 +496,7 @@ pub fn end_session(#[wasm_bindgen(unchecked_param_type = "EndSessionOptions")] o
     crate::browser::promise(async move {
         let edge = get(&options, "edge").as_string().filter(|_| only_keys(&options, &["edge"]));
         let edge = edge.ok_or_else(|| misconfigured("invalid EndSessionOptions: expected { edge: string }"))?;
-        session::end(edge_base(&edge)?.trim_end_matches('/')).await?;
+        session::end(edge_client::base_url(&edge)?.trim_end_matches('/')).await?;
         Ok(JsValue::UNDEFINED)
     })
 }
@@ -512,10 +514,12 @@ fn here() -> ReturnTo {
 /// window and closes; after a redirect it has the edge redeem the code, then returns to the
 /// page the user left. Either way the code is removed from the address bar and history first.
 /// On the return from a connector's admin-consent URL it resolves with `{adminConsent: true,
-/// tenant}` (or rejects with the provider's error, e.g. an admin who declined).
+/// tenant}` (or rejects with the provider's error, e.g. an admin who declined). `options.edge` is
+/// the edge given to `Connector.load` (default `location.origin + "/oauth"`): a redirect sign-in
+/// is finished only there.
 #[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<void | AdminConsent>")]
-pub fn handle_callback() -> Promise {
-    callback::handle().unwrap_or_else(|e| Promise::reject(&e))
+pub fn handle_callback(#[wasm_bindgen(unchecked_optional_param_type = "CallbackOptions")] options: Option<JsValue>) -> Promise {
+    callback::handle(&options.unwrap_or(JsValue::UNDEFINED)).unwrap_or_else(|e| Promise::reject(&e))
 }
 
 /// The message a link opens. `base` is the webmail's address for message links, e.g.

@@ -1,6 +1,7 @@
 //! Sign-in in a popup: open it inside the click, then wait for the callback page's answer.
 //!
-//! The callback page posts `{type: "mailconnect:callback", state, params}` to its opener (with this
+//! The callback page posts `{type: "mailconnect:callback", state, params, redirectUri}` (where the
+//! response arrived) to its opener (with this
 //! origin as target) and on the BroadcastChannel `mailconnect:{state}`; the watcher accepts it only
 //! from this origin and for its state, answers `{type: "mailconnect:ack", state}` on the channel
 //! and closes the popup. Its `then` verifies the response again (core's `Callback::verify`)
@@ -178,15 +179,16 @@ fn accept(shared: &Shared, data: &JsValue) {
     });
     let params = get(data, "params");
     if matches && (params.is_undefined() || params.is_null() || params.is_string()) {
-        done(shared, Ok(params.as_string().unwrap_or_default().into()));
+        done(shared, Ok(data.clone()));
     }
 }
 
 /// Waits for the callback page's response to `state` in `popup`, then resolves with what
-/// `then(params)` makes of it. Listens at once, before the caller yields to the event loop.
+/// `then(params, redirect_uri)` makes of it (the response, and where it arrived). Listens at
+/// once, before the caller yields to the event loop.
 pub(crate) fn watch<F, Fut>(key: String, popup: Window, state: String, timeout_ms: f64, then: F) -> Result<Promise>
 where
-    F: FnOnce(String) -> Fut + 'static,
+    F: FnOnce(String, String) -> Fut + 'static,
     Fut: Future<Output = Result<JsValue>> + 'static,
 {
     let serial = SERIAL.with(|s| {
@@ -246,8 +248,9 @@ where
         _on_timeout: on_timeout,
     });
     let promise = crate::browser::promise(async move {
-        let params = JsFuture::from(params).await?;
-        then(params.as_string().unwrap_or_default()).await
+        let message = JsFuture::from(params).await?;
+        let text = |key| get(&message, key).as_string().unwrap_or_default();
+        then(text("params"), text("redirectUri")).await
     });
     PENDING.with(|p| p.borrow_mut().push(Pending { key, serial, popup, promise: promise.clone(), watch: shared }));
     Ok(promise)

@@ -2,8 +2,9 @@
 //! `sessionStorage["mailconnect:redirect:{state}"]` (this tab and origin only):
 //! `{edge, connector, verifier, redirectUri, issuer?, returnTo, expiresAt}`. Entries are single
 //! use and expire, so an abandoned sign-in (Back at the provider) never lingers or blocks the
-//! next one. The callback page checks `returnTo` again, since any script of the origin can write
-//! sessionStorage.
+//! next one. Any script of the origin can write sessionStorage, so the callback page trusts an
+//! entry only where it agrees with the connector's settings (`callback.rs`) and checks `returnTo`
+//! again.
 
 use crate::browser::{absent, get, is_plain, now, object, session_storage, window};
 use crate::error::{concat, misconfigured, refused, Result};

@@ -125,10 +125,14 @@ fn text(value: &JsValue, path: &str) -> String {
 
 /// The edge of connector `id` answering every route successfully; `authorize` is its authorize URL.
 fn edge_for(id: &str, authorize: &str) -> Installed<Edge> {
-    let origin = origin();
+    edge_with(id, authorize, &format!("{}/callback.html", origin()), "")
+}
+
+/// [`edge_for`] with `redirect_uri` and more fields of `ConnectorInfo` (`extra`: `,"key":value…`).
+fn edge_with(id: &str, authorize: &str, redirect_uri: &str, extra: &str) -> Installed<Edge> {
     install_edge(&json(&format!(
         r#"{{
-        "GET /oauth/connectors/{id}": [200, {{"id":"{id}","authorize_url":"{authorize}","client_id":"client-1","scope":"openid offline_access User.Read","redirect_uris":["{origin}/callback.html"],"prompt":"select_account","issuer":"{ISSUER}"}}],
+        "GET /oauth/connectors/{id}": [200, {{"id":"{id}","authorize_url":"{authorize}","client_id":"client-1","scope":"openid offline_access User.Read","redirect_uris":["{redirect_uri}"],"prompt":"select_account","issuer":"{ISSUER}"{extra}}}],
         "POST /oauth/connectors/{id}/token": [200, {TOKEN}],
         "POST /oauth/connectors/{id}/refresh": [200, {TOKEN}],
         "POST /oauth/connectors/{id}/disconnect": [200, {{"status":"disconnected"}}],
@@ -190,12 +194,23 @@ fn channel(state: &str) -> String {
     format!("mailconnect:{state}")
 }
 
+/// The callback page's message for a response that arrived at the connector's redirect URI.
 fn callback_message(state: &str, params: &str) -> JsValue {
+    callback_message_at(state, params, &format!("{}/callback.html", origin()))
+}
+
+fn callback_message_at(state: &str, params: &str, redirect_uri: &str) -> JsValue {
     let m = js_sys::Object::new();
     Reflect::set(&m, &"type".into(), &"mailconnect:callback".into()).unwrap();
     Reflect::set(&m, &"state".into(), &state.into()).unwrap();
     Reflect::set(&m, &"params".into(), &params.into()).unwrap();
+    Reflect::set(&m, &"redirectUri".into(), &redirect_uri.into()).unwrap();
     m.into()
+}
+
+/// `iss` naming [`ISSUER`], as `&iss=…`.
+fn iss() -> String {
+    format!("&iss={}", js_sys::encode_uri_component(ISSUER))
 }
 
 fn connect(connector: &Connector, options: &str) -> Promise {
@@ -384,6 +399,39 @@ async fn provider_errors_and_foreign_issuers_reject_with_their_action() {
 }
 
 #[wasm_bindgen_test]
+async fn provider_that_always_sends_iss_has_a_response_without_it_refused() {
+    let edge = edge_with("pop4", AUTHORIZE, &format!("{}/callback.html", origin()), r#","authorization_response_iss_parameter_supported":true"#);
+    let opener = install_open("open");
+    let teams = load("pop4").await;
+
+    let bare = connect(&teams, r#"{"mode":"popup"}"#);
+    let state = param(&opened_url(&opener), "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=c&state={state}")));
+    assert_error(&rejection(&bare).await, "missing_issuer", "reconnect");
+    assert_eq!(edge.count("POST /oauth/connectors/pop4/token"), 0, "no code reaches the edge");
+
+    let named = connect(&teams, r#"{"mode":"popup"}"#);
+    let state = param(&opened_url(&opener), "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=c4&state={state}{}", iss())));
+    assert_eq!(get(&wait(named).await, "connected"), true);
+    assert_eq!(text(&edge.last("POST /oauth/connectors/pop4/token"), "body.code"), "c4");
+}
+
+#[wasm_bindgen_test]
+async fn response_arriving_at_another_redirect_uri_is_refused_as_a_mix_up() {
+    let edge = edge("pop5");
+    let opener = install_open("open");
+    let teams = load("pop5").await;
+    let connected = connect(&teams, r#"{"mode":"popup"}"#);
+    let state = param(&opened_url(&opener), "state").unwrap();
+    // Another connector's callback page (its provider sent the user there) relays the response.
+    let elsewhere = format!("{}/zoom-callback.html", origin());
+    broadcast(&channel(&state), &callback_message_at(&state, &format!("?code=c&state={state}{}", iss()), &elsewhere));
+    assert_error(&rejection(&connected).await, "redirect_uri_mismatch", "reconnect");
+    assert_eq!(edge.count("POST /oauth/connectors/pop5/token"), 0, "no code reaches the edge");
+}
+
+#[wasm_bindgen_test]
 async fn closing_the_popup_at_the_provider_rejects_popup_closed() {
     let _edge = edge("pop4");
     let opener = install_open("open");
@@ -549,7 +597,7 @@ fn address() -> String {
 #[wasm_bindgen_test]
 async fn callback_page_without_a_response_rejects_not_a_callback() {
     arrive_with("?tab=inbox");
-    assert_error(&rejection(&handle_callback()).await, "not_a_callback", "none");
+    assert_error(&rejection(&handle_callback(None)).await, "not_a_callback", "none");
     arrive_with("");
 }
 
@@ -557,10 +605,11 @@ async fn callback_page_without_a_response_rejects_not_a_callback() {
 async fn popup_callback_posts_on_the_state_channel_and_removes_the_code_from_history() {
     arrive_with("?code=code-7&state=state-7&session_state=x");
     let delivered = next_of_type(&channel("state-7"), "mailconnect:callback");
-    let handled = handle_callback();
+    let handled = handle_callback(None);
     assert_eq!(address(), "", "the code left the address bar at once");
     let message = wait(delivered).await;
     assert_eq!(text(&message, "params"), "?code=code-7&state=state-7&session_state=x");
+    assert_eq!(text(&message, "redirectUri"), this_page(), "where the response arrived, for the opener's mix-up check");
     let ack = js_sys::Object::new();
     Reflect::set(&ack, &"type".into(), &"mailconnect:ack".into()).unwrap();
     Reflect::set(&ack, &"state".into(), &"state-7".into()).unwrap();
@@ -572,13 +621,13 @@ async fn popup_callback_posts_on_the_state_channel_and_removes_the_code_from_his
 async fn admin_consent_return_is_reported_as_such_and_a_refusal_as_the_providers_error() {
     use mailconnect_core::contract::ADMIN_CONSENT_STATE;
     arrive_with(&format!("?admin_consent=True&tenant=t-42&state={ADMIN_CONSENT_STATE}"));
-    let report = wait(handle_callback()).await;
+    let report = wait(handle_callback(None)).await;
     assert_eq!(address(), "", "the response left the address bar");
     assert_eq!(get(&report, "adminConsent"), true);
     assert_eq!(text(&report, "tenant"), "t-42");
 
     arrive_with(&format!("?error=access_denied&error_description=AADSTS65004%3A+declined&state={ADMIN_CONSENT_STATE}"));
-    let error = rejection(&handle_callback()).await;
+    let error = rejection(&handle_callback(None)).await;
     assert_error(&error, "access_denied", "consent");
     assert_eq!(address(), "");
     arrive_with("");
@@ -589,7 +638,8 @@ async fn redirect_sign_in_round_trips_through_session_storage_to_the_deep_link()
     // A "provider" at this very page's address plus a fragment: leaving for it is a same-document
     // navigation, so the test survives the redirect.
     let here = web_sys::window().unwrap().location();
-    let edge = edge_for("red1", &format!("{}{}{}#provider", origin(), here.pathname().unwrap(), here.search().unwrap()));
+    let authorize = format!("{}{}{}#provider", origin(), here.pathname().unwrap(), here.search().unwrap());
+    let edge = edge_with("red1", &authorize, &this_page(), "");
     let opener = install_open("blocked");
     let teams = load("red1").await;
     let path = web_sys::window().unwrap().location().pathname().unwrap();
@@ -607,8 +657,11 @@ async fn redirect_sign_in_round_trips_through_session_storage_to_the_deep_link()
 
     assert!(address().starts_with("#provider?response_type=code&"), "left for the provider: {}", address());
 
+    assert_eq!(text(&pending, "edge"), format!("{}/oauth", origin()));
+    assert_eq!(text(&pending, "issuer"), ISSUER);
+
     arrive_with(&format!("?code=code-r&state={state}"));
-    assert!(wait(handle_callback()).await.is_undefined());
+    assert!(wait(handle_callback(Some(json(r#"{"edge":"/oauth"}"#)))).await.is_undefined());
     assert_eq!(address(), "#message=42", "back at the deep link, code gone");
     assert_eq!(storage.get_item(&key).unwrap(), None, "single use");
     let exchange = edge.last("POST /oauth/connectors/red1/token");
@@ -627,24 +680,78 @@ async fn expired_redirect_entry_is_ignored_and_nobody_answers() {
     );
     storage.set_item("mailconnect:redirect:state-old", &entry).unwrap();
     arrive_with("?code=c&state=state-old");
-    assert_error(&rejection(&handle_callback()).await, "unknown_state", "reconnect");
+    assert_error(&rejection(&handle_callback(None)).await, "unknown_state", "reconnect");
     assert_eq!(storage.get_item("mailconnect:redirect:state-old").unwrap(), None);
     assert_eq!(address(), "");
 }
 
+/// A redirect sign-in's entry as `connect()` stores it, with `fields` over its defaults
+/// (`,"key":value…`): for connector `id` at this page's edge, issuer [`ISSUER`], redirect URI
+/// this page.
+fn plant(state: &str, id: &str, fields: &str) {
+    let storage = web_sys::window().unwrap().session_storage().unwrap().unwrap();
+    let entry = json(&format!(
+        r#"{{"edge":"{}/oauth","connector":"{id}","verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","redirectUri":"{}","issuer":"{ISSUER}","returnTo":"/","expiresAt":{}}}"#,
+        origin(),
+        this_page(),
+        js_sys::Date::now() + 60_000.0
+    ));
+    let changes = json(&format!("{{{}}}", fields.trim_start_matches(',')));
+    js_sys::Object::assign(entry.unchecked_ref::<js_sys::Object>(), changes.unchecked_ref::<js_sys::Object>());
+    storage.set_item(&format!("mailconnect:redirect:{state}"), &JSON::stringify(&entry).unwrap().as_string().unwrap()).unwrap();
+}
+
+/// This page's address without query or fragment: the redirect URI of the redirect tests.
+fn this_page() -> String {
+    let location = web_sys::window().unwrap().location();
+    format!("{}{}", origin(), location.pathname().unwrap())
+}
+
 #[wasm_bindgen_test]
 async fn tampered_return_target_is_refused_after_the_exchange() {
-    let _edge = edge("red3");
-    let storage = web_sys::window().unwrap().session_storage().unwrap().unwrap();
-    let entry = format!(
-        r#"{{"edge":"{}/oauth","connector":"red3","verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","redirectUri":"x","returnTo":"//evil.example/","expiresAt":{}}}"#,
-        origin(),
-        js_sys::Date::now() + 60_000.0
-    );
-    storage.set_item("mailconnect:redirect:state-red3", &entry).unwrap();
-    arrive_with("?code=c&state=state-red3");
-    assert_error(&rejection(&handle_callback()).await, "invalid_return_to", "none");
+    let _edge = edge_with("red3", AUTHORIZE, &this_page(), "");
+    plant("state-red3", "red3", r#","returnTo":"//evil.example/""#);
+    arrive_with(&format!("?code=c&state=state-red3{}", iss()));
+    assert_error(&rejection(&handle_callback(None)).await, "invalid_return_to", "none");
     assert_eq!(address(), "", "no navigation");
+}
+
+#[wasm_bindgen_test]
+async fn planted_redirect_entry_for_another_edge_issuer_or_redirect_uri_sends_nothing() {
+    let edge = edge_with("red4", AUTHORIZE, &this_page(), "");
+    for (n, fields) in [
+        r#","edge":"https://evil.example/oauth""#.to_owned(),
+        r#","issuer":"https://evil.example""#.to_owned(),
+        r#","issuer":null"#.to_owned(),
+        format!(r#","redirectUri":"{}/elsewhere.html""#, origin()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let state = format!("state-red4-{n}");
+        plant(&state, "red4", fields);
+        arrive_with(&format!("?code=c&state={state}{}", iss()));
+        assert_error(&rejection(&handle_callback(None)).await, "pending_mismatch", "reconnect");
+        assert_eq!(address(), "", "no navigation");
+    }
+    assert_eq!(edge.count("POST /oauth/connectors/red4/token"), 0, "neither code nor verifier was sent");
+
+    // The same entries, honest, at an edge the page names but the entry does not.
+    plant("state-red4-edge", "red4", "");
+    arrive_with(&format!("?code=c&state=state-red4-edge{}", iss()));
+    let other_edge = json(r#"{"edge":"https://edge.example/oauth"}"#);
+    assert_error(&rejection(&handle_callback(Some(other_edge))).await, "pending_mismatch", "reconnect");
+    assert_eq!(edge.count("POST /oauth/connectors/red4/token"), 0);
+    assert_eq!(edge.count("GET /oauth/connectors/red4"), 3, "the edge is asked for the connector's settings only once the entry names it");
+}
+
+#[wasm_bindgen_test]
+async fn callback_options_are_checked() {
+    arrive_with("?code=c&state=state-opt");
+    assert_error(&rejection(&handle_callback(Some(json(r#"{"edge":42}"#)))).await, "configuration_error", "configuration");
+    arrive_with("?code=c&state=state-opt");
+    assert_error(&rejection(&handle_callback(Some(json(r#"{"edges":"/oauth"}"#)))).await, "configuration_error", "configuration");
+    arrive_with("");
 }
 
 /// The edge's answers as core's own serde writes them (crates/core/src/contract.rs), and the token
@@ -666,6 +773,7 @@ async fn contract_types_of_core_read_as_the_module_expects() {
         prompt: Some("login".into()),
         domain_hint: Some("contoso.com".into()),
         issuer: Some(ISSUER.into()),
+        authorization_response_iss_parameter_supported: true,
         // Not read by the module: present here to prove an optional field it does not know is ignored.
         admin_consent_url: Some("https://login.example/organizations/v2.0/adminconsent".into()),
     };
@@ -696,6 +804,11 @@ async fn contract_types_of_core_read_as_the_module_expects() {
 
     let opener = install_open("open");
     let teams = load("drift1").await;
+    // authorization_response_iss_parameter_supported was read: a response without iss is refused.
+    let bare = connect(&teams, r#"{"mode":"popup"}"#);
+    let state = param(&opened_url(&opener), "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=code-d&state={state}")));
+    assert_error(&rejection(&bare).await, "missing_issuer", "reconnect");
     let connected = connect(&teams, r#"{"mode":"popup"}"#);
     let url = opened_url(&opener);
     assert!(url.starts_with(&format!("{AUTHORIZE}?response_type=code&client_id=client-1&")), "{url}");

@@ -80,6 +80,10 @@ pub(super) struct ConnectorSettings {
     revocation_url: Option<String>,
     /// Generic: the issuer, for RFC 9207 `iss` checks in the browser.
     issuer: Option<String>,
+    /// Whether the provider puts `iss` in every redirect, as its metadata's
+    /// `authorization_response_iss_parameter_supported` says (default: false for Microsoft and
+    /// Zoom, whose published metadata does not advertise it, and for generic providers).
+    authorization_response_iss_parameter_supported: Option<bool>,
     client_id: String,
     /// Space-separated scopes.
     scope: String,
@@ -172,9 +176,18 @@ pub(super) fn connector(id: String, settings: &RawValue, timeout: Duration, get:
             authorize_url: Endpoint::parse(&required(s.authorize_url, "authorize_url")?).map_err(|e| invalid(&at("authorize_url"), e))?,
             token_url: Endpoint::parse(&required(s.token_url, "token_url")?).map_err(|e| invalid(&at("token_url"), e))?,
             issuer: s.issuer,
+            iss_parameter_supported: false,
             revocation_url: s.revocation_url.as_deref().map(Endpoint::parse).transpose().map_err(|e| invalid(&at("revocation_url"), e))?,
         }),
     };
+    let provider = match s.authorization_response_iss_parameter_supported {
+        Some(supported) => provider.with_iss_parameter_supported(supported),
+        None => provider,
+    };
+    // Without an issuer to compare with, every redirect would be refused at the first sign-in.
+    if provider.iss_parameter_supported() && provider.issuer().is_none() {
+        return Err(invalid(&at("authorization_response_iss_parameter_supported"), "needs the provider's issuer: set issuer"));
+    }
     // Zoom's revocation endpoint follows from its base URL and Entra ID has none: set for them,
     // it would be ignored while looking as if it revoked something.
     if s.revocation_url.is_some() && s.provider != ProviderKind::Generic {

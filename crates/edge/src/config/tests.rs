@@ -321,6 +321,31 @@ fn admin_consent_url_is_offered_for_microsoft_tenants_with_admins_only() {
 }
 
 #[test]
+fn connector_info_tells_the_browser_which_iss_to_expect_and_whether_it_is_always_sent() {
+    let config = read(&with_zoom(json!({}))).unwrap();
+    let teams = public(&config, "teams");
+    assert_eq!(teams.issuer.as_deref(), Some("http://127.0.0.1:9010/{tenantid}/v2.0"), "common: any tenant of the configured authority");
+    assert!(!teams.authorization_response_iss_parameter_supported, "Entra's metadata does not advertise it");
+    let zoom = public(&config, "zoom");
+    assert_eq!((zoom.issuer, zoom.authorization_response_iss_parameter_supported), (None, false));
+
+    let mut map = settings();
+    map["CONNECTORS"]["teams"]["authorization_response_iss_parameter_supported"] = json!(true);
+    assert!(public(&read(&map).unwrap(), "teams").authorization_response_iss_parameter_supported, "the local stack's oidc-provider sends it");
+    let idp = |fields| public(&read(&with_generic(fields)).unwrap(), "idp");
+    let sends = idp(json!({ "issuer": "https://idp.example", "authorization_response_iss_parameter_supported": true }));
+    assert_eq!((sends.issuer.as_deref(), sends.authorization_response_iss_parameter_supported), (Some("https://idp.example"), true));
+    assert!(!idp(json!({ "issuer": "https://idp.example" })).authorization_response_iss_parameter_supported);
+}
+
+#[test]
+fn iss_always_sent_without_an_issuer_is_refused() {
+    let setting = "CONNECTORS.idp.authorization_response_iss_parameter_supported";
+    assert_eq!(failing_setting(&with_generic(json!({ "authorization_response_iss_parameter_supported": true }))), setting);
+    assert_eq!(failing_setting(&with_generic(json!({ "authorization_response_iss_parameter_supported": "yes" }))), "CONNECTORS.idp");
+}
+
+#[test]
 fn debug_output_hides_keys_and_secrets() {
     let config = read(&settings()).unwrap();
     let debug = format!("{config:?}");
