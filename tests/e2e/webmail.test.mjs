@@ -196,7 +196,7 @@ describe(`demo webmail end to end in ${BROWSER}`, () => {
     }
   });
 
-  test('6. denying consent shows the consent action; closing the sign-in window gives popup_closed', TEST, async () => {
+  test('6. denying consent shows the consent action; back in the tab during a sign-in it stays connecting; closing the sign-in window gives popup_closed', TEST, async () => {
     stack.oauth.reset();
     await inSession(browser, async (session) => {
       const page = await openApp(session);
@@ -217,7 +217,10 @@ describe(`demo webmail end to end in ${BROWSER}`, () => {
 
       const second = await page.clickForPopup(`${card()} .switch`);
       await second.waitFor('#accept');
+      // The person looks at the tab again (the demo then re-reads the edge session) mid-sign-in.
+      await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
       await sleep(600); // let the module see the window on the provider's origin first
+      assert.equal(await page.attribute(card(), 'data-state'), 'connecting');
       await second.close();
       await page.waitFor(`${card()} .error[data-code="popup_closed"]`);
       assert.equal(await page.attribute(card(), 'data-state'), 'disconnected');
