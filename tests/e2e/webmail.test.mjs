@@ -33,11 +33,17 @@ async function openApp(session, path = '/?view=settings') {
   return page;
 }
 
+/** Connects `id` in the sign-in window its switch opens; the window closes itself once done. */
 async function connectViaPopup(page, id = 'teams') {
   const popup = await page.clickForPopup(`${card(id)} .switch`);
   await signIn(popup);
-  await popup.waitClosed();
   await page.waitFor(`${card(id)}[data-state="connected"]`);
+  try {
+    await popup.waitClosed();
+  } catch (err) {
+    const shows = await Promise.all([popup.url(), popup.attribute('#callback', 'data-state'), popup.attribute('#callback', 'data-code')]).catch((e) => e.message);
+    throw new Error(`connected, but the sign-in window stayed open (${shows}): ${err.message}`);
+  }
 }
 
 async function lifetimeSeconds(page, id = 'teams') {
