@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every mailconnect test on a fresh clone: installs the toolchain (idempotently), checks
 # format and lints, runs the core unit tests, the browser module's tests in Chromium, Firefox and
-# WebKit, the Worker's integration tests in workerd, the end-to-end tests (those of
-# tests/e2e/engines.test.mjs in all three engines), the mail tests against Dovecot (tests/mail, in
+# WebKit, the Worker's integration tests in workerd, the end-to-end tests (tests/e2e, every scenario
+# in Chromium, Firefox and WebKit), the mail tests against Dovecot (tests/mail, in
 # the node step), the bundle size check, and the package's TypeScript types (tsc on
 # tests/web-import/usage.ts).
 # Prints a closing "N passed, N failed" line over all runners.
@@ -59,9 +59,9 @@ step "deploy check" bash scripts/check-deploy.sh
 step "web bundle size" node scripts/size-web.mjs
 step "web types (tsc)" node_modules/.bin/tsc --noEmit --strict -p tests/web-import/tsconfig.json
 step "node tests" node --test --test-concurrency=1 tests/
-# tests/e2e/engines.test.mjs ran in Chromium above; here in the two other engines.
-step "e2e firefox" env BROWSER=firefox node --test --test-concurrency=1 tests/e2e/engines.test.mjs
-step "e2e webkit" env BROWSER=webkit node --test --test-concurrency=1 tests/e2e/engines.test.mjs
+# tests/e2e ran in Chromium (BROWSER's default) above; here in the two other engines.
+step "e2e firefox" env BROWSER=firefox node --test --test-concurrency=1 tests/e2e/
+step "e2e webkit" env BROWSER=webkit node --test --test-concurrency=1 tests/e2e/
 
 # One closing line over every runner: cargo ("test result: ok. N passed; M failed") and
 # node ("# pass N" / "# fail N").

@@ -99,9 +99,12 @@ class Extension {
     await this.sync();
   }
 
-  /** Re-reads the connection from the edge session (after a reload, or another tab's change). */
+  /**
+   * Re-reads the connection from the edge session (after a reload, or another tab's change). Not
+   * during a sign-in: the session says "not connected" until it ends, and connect() shows its end.
+   */
   async sync() {
-    if (!this.connector) return;
+    if (!this.connector || this.state === "connecting") return;
     try {
       const status = await this.connector.status();
       if (status.connected) {

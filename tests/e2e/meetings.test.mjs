@@ -1,38 +1,38 @@
 // End-to-end: Teams meetings in the demo calendar (www/calendar.js with mailconnect/meetings),
 // the token from the Teams connector through the edge, against the local stack's Graph calendar
-// stand-in (tests/support/graph-calendar.mjs). One stack for the file, a fresh browser context per
-// test, everything stopped at the end. Run: node --test tests/e2e/ (after build-web and build-edge).
+// stand-in (tests/support/graph-calendar.mjs), in the engine BROWSER names (tests/support/
+// browsers.mjs), over the stack's https mode as webmail.test.mjs explains. One stack for the
+// file, a fresh browser session per test, everything stopped at the end.
+// Run: BROWSER=webkit node --test tests/e2e/meetings.test.mjs (after build-web and build-edge).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { REPO, startStack } from '../support/stack.mjs';
-import { inContext, launchChromium, signIn } from '../support/chromium.mjs';
+import { BROWSER, inSession, launchBrowser } from '../support/browsers.mjs';
+import { signIn } from '../support/chromium.mjs';
 
 const ARTIFACTS = join(REPO, 'artifacts');
 const TEST = { timeout: 90_000 };
 const TEAMS = '.ext[data-connector="teams"]';
+const STATUS = '#meeting-form .meeting-status:is([data-state="ok"], [data-state="error"])';
 
 let stack;
 let browser;
 
-/** A fresh context with Teams connected through the popup, on the calendar view. */
+/** A fresh session with Teams connected through the popup, on the calendar view. */
 async function inCalendar(fn) {
-  return inContext(browser, async (context) => {
-    const page = await context.newPage();
-    await page.goto(`${stack.url}/?view=settings`);
-    await page.waitForSelector('#app[data-ready="true"]');
-    const opened = page.waitForEvent('popup');
-    await page.click(`${TEAMS} .switch`);
-    const popup = await opened;
-    const closed = popup.waitForEvent('close');
+  return inSession(browser, async (session) => {
+    const page = await session.open(`${stack.url}/?view=settings`);
+    await page.waitFor('#app[data-ready="true"]');
+    const popup = await page.clickForPopup(`${TEAMS} .switch`);
     await signIn(popup);
-    await closed;
-    await page.waitForSelector(`${TEAMS}[data-state="connected"]`);
+    await popup.waitClosed();
+    await page.waitFor(`${TEAMS}[data-state="connected"]`);
     await page.goto(`${stack.url}/?view=calendar`);
-    await page.waitForSelector('#app[data-ready="true"]');
-    await page.waitForSelector('#meeting-form');
+    await page.waitFor('#app[data-ready="true"]');
+    await page.waitFor('#meeting-form');
     return fn(page);
   });
 }
@@ -45,15 +45,14 @@ async function fill(page, fields) {
 /** Clicks a button and waits for the outcome; resolves to { state, code, text } of the status line. */
 async function press(page, selector) {
   await page.click(`#meeting-form ${selector}`);
-  const status = page.locator('#meeting-form .meeting-status:is([data-state="ok"], [data-state="error"])');
-  await status.waitFor();
-  return { state: await status.getAttribute('data-state'), code: await status.getAttribute('data-code'), text: await status.textContent() };
+  await page.waitFor(STATUS);
+  return { state: await page.attribute(STATUS, 'data-state'), code: await page.attribute(STATUS, 'data-code'), text: await page.text(STATUS) };
 }
 
-describe('Teams meetings in the demo calendar', () => {
+describe(`Teams meetings in the demo calendar in ${BROWSER}`, () => {
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    [stack, browser] = await Promise.all([startStack({ accessTokenTtl: 3600 }), launchChromium()]);
+    [stack, browser] = await Promise.all([startStack({ https: true, accessTokenTtl: 3600 }), launchBrowser({ insecureCerts: true })]);
   });
 
   after(async () => {
@@ -66,10 +65,10 @@ describe('Teams meetings in the demo calendar', () => {
       await fill(page, { subject: 'Design review', start: '2031-05-06T10:00', end: '2031-05-06T11:00', attendees: 'grace@contoso.dev' });
       const added = await press(page, '.add-teams');
       assert.equal(added.state, 'ok', added.text);
-      const joinUrl = await page.textContent('#meeting-form .join-url');
+      const joinUrl = await page.text('#meeting-form .join-url');
       assert.match(joinUrl, /^https:\/\/teams\.microsoft\.com\/l\/meetup-join\//);
-      const id = await page.getAttribute('#meeting-form', 'data-event-id');
-      await page.screenshot({ path: join(ARTIFACTS, 'e2e-teams-meeting.png'), fullPage: true });
+      const id = await page.attribute('#meeting-form', 'data-event-id');
+      await page.screenshot(join(ARTIFACTS, `e2e-teams-meeting-${BROWSER}.png`));
 
       await fill(page, { subject: 'Design review (moved)', start: '2031-05-07T14:00', end: '2031-05-07T15:00', attendees: 'grace@contoso.dev, charles@contoso.dev' });
       const updated = await press(page, '.update-meeting');
@@ -97,7 +96,7 @@ describe('Teams meetings in the demo calendar', () => {
       stack.oauth.calendar.throttleNext({ status: 429, retryAfter: 1 });
       const added = await press(page, '.add-teams');
       assert.equal(added.state, 'ok', added.text);
-      assert.ok(await page.isVisible('#meeting-form .join-url'));
+      assert.ok(await page.visible('#meeting-form .join-url'));
       const statuses = stack.oauth.calendar.requests().map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`);
       assert.deepEqual(statuses, ['GET /me/calendar 429', 'GET /me/calendar 200', 'POST /me/events 201']);
     });
@@ -110,7 +109,7 @@ describe('Teams meetings in the demo calendar', () => {
       await fill(page, { subject: 'Book club', start: '2031-05-06T18:00', end: '2031-05-06T19:00' });
       const added = await press(page, '.add-teams');
       assert.equal(added.state, 'ok', added.text);
-      assert.match(await page.textContent('#meeting-form .join-url'), /^https:\/\/teams\.live\.com\/meet\//);
+      assert.match(await page.text('#meeting-form .join-url'), /^https:\/\/teams\.live\.com\/meet\//);
       const [event] = stack.oauth.calendar.events();
       assert.deepEqual([event.subject, event.isOnlineMeeting, event.onlineMeetingProvider], ['Book club', true, 'skypeForConsumer']);
     });

@@ -12,11 +12,16 @@
 //   const page = await session.open(url);
 //   const popup = await page.clickForPopup('.switch');    // the window the click opened
 //   await browser.close();
+// A page offers what the e2e scenarios use of Playwright's Page, with Playwright's meaning:
+// goto, reload, url, title, waitFor(selector), waitUntil(fn, arg), click, fill, attribute, text
+// (textContent), value, checked, visible, evaluate(fn, arg), cookies (of its address),
+// screenshot(path), clickForPopup, waitClosed, close; a session: open, windowCount, close.
 
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Builder, By, until } from 'selenium-webdriver';
+import { Builder, By } from 'selenium-webdriver';
 import { launchChromium } from './chromium.mjs';
 import { freePort } from './stack.mjs';
 
@@ -28,51 +33,70 @@ const WEBKITWEBDRIVER_PATH = process.env.WEBKITWEBDRIVER_PATH ?? '/usr/bin/WebKi
 const MINIBROWSER_PATH = process.env.MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 const XVFB_PATH = process.env.XVFB_PATH ?? '/usr/bin/Xvfb';
 const TIMEOUT = 20_000;
-
-/**
- * Why `name` cannot block a popup the way a browser people use does, or null when it can:
- * MiniBrowser under automation opens every window, and has no setting that says otherwise.
- */
-export function cannotBlockPopups(name = BROWSER) {
-  return name === 'webkit' ? 'MiniBrowser under WebDriver opens every window.open; no setting blocks popups' : null;
-}
+// Navigations end at DOMContentLoaded, not at the load event: scenarios wait for the page's own
+// readiness (the demo's #app[data-ready]), and nothing of theirs waits on every subresource.
+const LOADED = { waitUntil: 'domcontentloaded' };
 
 /**
  * Launches `name` (default $BROWSER). `insecureCerts: true` accepts the local stack's https
  * certificate without trusting its CA; `blockPopups: true` blocks a window.open without a user
- * gesture, as browsers people use do (not in WebKit: see cannotBlockPopups).
+ * gesture, as browsers people use do. WebKit (MiniBrowser, as Safari) always blocks those, and
+ * WebDriver has no setting that allows them: scenarios open windows by clicks.
  */
 export async function launchBrowser({ name = BROWSER, insecureCerts = false, blockPopups = false } = {}) {
   if (!ENGINES.includes(name)) throw new Error(`BROWSER=${name}: expected one of ${ENGINES.join(', ')}`);
-  if (blockPopups && cannotBlockPopups(name)) throw new Error(`${name}: ${cannotBlockPopups(name)}`);
   if (name === 'chromium') return playwrightBrowser(await launchChromium({ blockPopups }), insecureCerts);
   return webDriverBrowser(name, insecureCerts, blockPopups);
 }
 
 function playwrightBrowser(browser, insecureCerts) {
   const pageOf = (page) => ({
-    goto: (url) => page.goto(url),
-    reload: () => page.reload(),
+    goto: (url) => page.goto(url, LOADED),
+    reload: () => page.reload(LOADED),
     url: async () => page.url(),
+    title: () => page.title(),
     waitFor: (selector, { timeout = TIMEOUT } = {}) => page.waitForSelector(selector, { timeout }),
+    waitUntil: (fn, arg, { timeout = TIMEOUT } = {}) => page.waitForFunction(fn, arg, { timeout }),
     click: (selector) => page.click(selector),
+    fill: (selector, value) => page.fill(selector, value),
     attribute: (selector, name) => page.getAttribute(selector, name),
     text: (selector) => page.textContent(selector),
+    value: (selector) => page.inputValue(selector),
+    checked: (selector) => page.isChecked(selector),
+    visible: (selector) => page.isVisible(selector),
+    evaluate: (fn, arg) => page.evaluate(fn, arg),
+    cookies: () => page.context().cookies(page.url()),
+    screenshot: (path) => page.screenshot({ path, fullPage: true }),
     async clickForPopup(selector) {
       // Any new page of the context: under Cross-Origin-Opener-Policy it is no "popup" of this one.
-      const [popup] = await Promise.all([page.context().waitForEvent('page'), page.click(selector)]);
-      return pageOf(popup);
+      const [opened] = await Promise.all([page.context().waitForEvent('page'), page.click(selector)]);
+      return pageOf(opened);
     },
     waitClosed: () => (page.isClosed() ? undefined : page.waitForEvent('close')),
+    close: () => page.close(),
   });
   return {
     name: 'chromium',
     async newSession() {
       const context = await browser.newContext({ ignoreHTTPSErrors: insecureCerts });
-      return { open: async (url) => { const page = await context.newPage(); await page.goto(url); return pageOf(page); }, close: () => context.close() };
+      return {
+        open: async (url) => { const page = await context.newPage(); await page.goto(url, LOADED); return pageOf(page); },
+        windowCount: async () => context.pages().length,
+        close: () => context.close(),
+      };
     },
     close: () => browser.close(),
   };
+}
+
+/** Runs `fn` with a fresh session of `browser` (its own cookies and storage) and always closes it. */
+export async function inSession(browser, fn) {
+  const session = await browser.newSession();
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
 }
 
 /** Resolves once `page`'s address passes `accept` (a function of the URL string). */
@@ -151,6 +175,7 @@ async function webDriverBrowser(name, insecureCerts, blockPopups) {
     capabilities = {
       browserName: 'firefox',
       acceptInsecureCerts: insecureCerts,
+      pageLoadStrategy: 'eager',
       'moz:firefoxOptions': {
         args: ['-headless'],
         // geckodriver lets pages open windows freely unless told otherwise.
@@ -164,6 +189,7 @@ async function webDriverBrowser(name, insecureCerts, blockPopups) {
     capabilities = {
       browserName: 'MiniBrowser',
       acceptInsecureCerts: insecureCerts,
+      pageLoadStrategy: 'eager',
       'webkitgtk:browserOptions': { binary: MINIBROWSER_PATH, args: ['--automation'] },
     };
   }
@@ -190,91 +216,131 @@ async function webDriverBrowser(name, insecureCerts, blockPopups) {
   };
 }
 
-const RETRY_CLICK = new Set(['ElementNotInteractableError', 'StaleElementReferenceError', 'ElementClickInterceptedError']);
+// Errors of an element a re-render hid or replaced for a moment: as Playwright does, an action
+// waits until the element can take it.
+const RETRY = new Set(['ElementNotInteractableError', 'StaleElementReferenceError', 'ElementClickInterceptedError']);
 
-/** One WebDriver session: its windows are pages; each call switches to its page's window first. */
+/**
+ * Runs `fn` (a function, or its source) in the page with `arg`, awaiting what it returns, like
+ * Playwright's page.evaluate. The function's source goes into the script, so the page's scope and
+ * globals are those of any script it runs.
+ */
+const evaluateScript = (fn) => `const done = arguments[arguments.length - 1];
+Promise.resolve(arguments[0]).then(${fn}).then((value) => done({ value }), (err) => done({ error: String(err?.stack ?? err) }));`;
+const setValueScript = `const [el, value] = arguments;
+el.value = value;
+el.dispatchEvent(new Event('input', { bubbles: true }));
+el.dispatchEvent(new Event('change', { bubbles: true }));`;
+
+/**
+ * One WebDriver session: its windows are pages. WebDriver acts on one window at a time, so each
+ * step (switch to the page's window, then its commands) holds the session's lock, and waits poll
+ * with such steps: pages of one session may be driven at once (Promise.all).
+ */
 function webDriverSession(driver) {
   let current = null;
   let first = true;
-  const on = async (handle) => {
-    if (current !== handle) await driver.switchTo().window(handle);
-    current = handle;
+  let queue = Promise.resolve();
+  const locked = (fn) => {
+    const step = queue.then(fn);
+    queue = step.catch(() => {});
+    return step;
+  };
+  const inWindow = (handle, fn) => locked(async () => {
+    if (current !== handle) {
+      await driver.switchTo().window(handle);
+      current = handle;
+    }
+    return fn();
+  });
+  /** Polls `check` (resolving to undefined until it holds) until it holds or `timeout` passes. */
+  const poll = async (check, what, timeout = TIMEOUT) => {
+    for (const deadline = Date.now() + timeout; ; await sleep(100)) {
+      try {
+        const result = await check();
+        if (result !== undefined) return result;
+      } catch (err) {
+        if (!RETRY.has(err.name)) throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`${what} within ${timeout} ms`);
+    }
   };
   const pageOf = (handle) => {
-    const element = async (selector, timeout = TIMEOUT) => {
-      await on(handle);
-      return driver.wait(until.elementLocated(By.css(selector)), timeout, `no ${selector} within ${timeout} ms`);
+    const onElement = (selector, act, timeout) => poll(() => inWindow(handle, async () => {
+      const [element] = await driver.findElements(By.css(selector));
+      return element ? { value: await act(element) } : undefined;
+    }), `no ${selector}`, timeout).then((found) => found.value);
+    const evaluate = async (fn, arg) => {
+      const result = await inWindow(handle, () => driver.executeAsyncScript(evaluateScript(fn), arg));
+      if (result?.error !== undefined) throw new Error(`in the page: ${result.error}`);
+      return result?.value;
     };
     return {
-      async goto(url) { await on(handle); await driver.get(url); },
-      async reload() { await on(handle); await driver.navigate().refresh(); },
-      async url() { await on(handle); return driver.getCurrentUrl(); },
-      waitFor: (selector, { timeout = TIMEOUT } = {}) => element(selector, timeout),
-      // As Playwright does: a click waits until the element can take it (a re-render may hide
-      // or replace it for a moment).
-      async click(selector) {
-        const deadline = Date.now() + TIMEOUT;
-        for (;;) {
-          try {
-            return await (await element(selector)).click();
-          } catch (err) {
-            if (!RETRY_CLICK.has(err.name) || Date.now() > deadline) throw err;
-            await sleep(100);
-          }
-        }
-      },
-      attribute: async (selector, name) => (await element(selector)).getAttribute(name),
-      text: async (selector) => (await element(selector)).getText(),
+      goto: (url) => inWindow(handle, () => driver.get(url)),
+      reload: () => inWindow(handle, () => driver.navigate().refresh()),
+      url: () => inWindow(handle, () => driver.getCurrentUrl()),
+      title: () => inWindow(handle, () => driver.getTitle()),
+      waitFor: (selector, { timeout = TIMEOUT } = {}) => onElement(selector, () => true, timeout),
+      waitUntil: (fn, arg, { timeout = TIMEOUT } = {}) => poll(async () => ((await evaluate(fn, arg)) ? true : undefined), `${fn} did not hold`, timeout),
+      click: (selector) => onElement(selector, (element) => element.click()),
+      fill: (selector, value) => onElement(selector, (element) => driver.executeScript(setValueScript, element, value)),
+      attribute: (selector, name) => onElement(selector, (element) => element.getAttribute(name)),
+      // textContent, as Playwright gives it (WebDriver's getText is the rendered, visible text).
+      text: (selector) => onElement(selector, (element) => driver.executeScript('return arguments[0].textContent', element)),
+      value: (selector) => onElement(selector, (element) => driver.executeScript('return arguments[0].value', element)),
+      checked: (selector) => onElement(selector, (element) => driver.executeScript('return arguments[0].checked', element)),
+      visible: (selector) => onElement(selector, (element) => element.isDisplayed()),
+      evaluate,
+      cookies: () => inWindow(handle, () => driver.manage().getCookies()),
+      screenshot: async (path) => writeFile(path, await inWindow(handle, () => driver.takeScreenshot()), 'base64'),
       async clickForPopup(selector) {
-        await on(handle);
-        const before = new Set(await driver.getAllWindowHandles());
-        await (await element(selector)).click();
-        return pageOf(await newWindow(driver, before));
+        const before = new Set(await locked(() => driver.getAllWindowHandles()));
+        await onElement(selector, (element) => element.click());
+        return pageOf(await newWindow(driver, before, { locked, inWindow }));
       },
-      async waitClosed() {
-        for (let i = 0; i < TIMEOUT / 100; i += 1) {
-          if (!(await driver.getAllWindowHandles()).includes(handle)) {
-            if (current === handle) current = null;
-            return;
-          }
-          await sleep(100);
-        }
-        throw new Error('the window did not close');
-      },
+      waitClosed: () => poll(async () => {
+        const open = await locked(() => driver.getAllWindowHandles());
+        return open.includes(handle) ? undefined : true;
+      }, 'the window did not close'),
+      close: () => inWindow(handle, async () => {
+        await driver.close();
+        current = null;
+      }),
     };
   };
   return {
-    async open(url) {
-      // The session starts with one window; later pages are new tabs of the same profile.
-      if (first) {
-        first = false;
-        current = await driver.getWindowHandle();
-      } else {
-        await driver.switchTo().newWindow('tab');
-        current = await driver.getWindowHandle();
-      }
-      const page = pageOf(current);
-      await page.goto(url);
-      return page;
-    },
-    close: () => driver.quit(),
+    open: (url) => locked(async () => {
+      // The session starts with one window; later pages are new windows of the same profile, not
+      // tabs: MiniBrowser keeps a tab that WebDriver opens hidden (visibilityState "hidden", even
+      // once switched to), where a click opens no window and the page is not what a person sees.
+      if (first) first = false;
+      else await driver.switchTo().newWindow('window');
+      current = await driver.getWindowHandle();
+      await driver.get(url);
+      return pageOf(current);
+    }),
+    windowCount: () => locked(async () => (await driver.getAllWindowHandles()).length),
+    close: () => locked(() => driver.quit()),
   };
 }
 
 /**
- * The handle of the window a click opened. Under Cross-Origin-Opener-Policy the engine may replace
- * a popup's window after its about:blank start, so the handle counts once it stays the same.
+ * The handle of the window a click opened, once its first page has loaded. A popup starts as
+ * about:blank, and under Cross-Origin-Opener-Policy an engine may replace that window by another
+ * (a new handle) when the popup's cross-origin page commits. So the opened window is the new one
+ * whose address has left about:blank, a handle that is no longer replaced; a handle that is gone
+ * by the time it is asked is skipped.
  */
-async function newWindow(driver, before) {
-  let seen = null;
-  let stable = 0;
-  for (let i = 0; i < TIMEOUT / 100; i += 1) {
-    const fresh = (await driver.getAllWindowHandles()).filter((h) => !before.has(h));
-    const handle = fresh.length === 1 ? fresh[0] : null;
-    stable = handle && handle === seen ? stable + 1 : 0;
-    seen = handle;
-    if (stable >= 3) return handle;
-    await sleep(100);
+async function newWindow(driver, before, { locked, inWindow }) {
+  for (const deadline = Date.now() + TIMEOUT; Date.now() < deadline; await sleep(100)) {
+    const fresh = (await locked(() => driver.getAllWindowHandles())).filter((h) => !before.has(h));
+    for (const handle of fresh) {
+      try {
+        if ((await inWindow(handle, () => driver.getCurrentUrl())) !== 'about:blank') return handle;
+      } catch (err) {
+        if (err.name !== 'NoSuchWindowError') throw err;
+      }
+    }
   }
   throw new Error('no new window opened');
 }

@@ -30,19 +30,10 @@ export function launchChromium({ blockPopups = false } = {}) {
   });
 }
 
-/** Runs `fn` with a fresh context of `browser` (its own cookies and storage) and always closes it. */
-export async function inContext(browser, fn) {
-  const context = await browser.newContext();
-  try {
-    return await fn(context);
-  } finally {
-    await context.close();
-  }
-}
-
 /**
  * Signs in as the prefilled dev user on the local OAuth server's login page (tests/support/
- * oauth-server.mjs), in a popup or a redirected tab, and answers its consent page.
+ * oauth-server.mjs), in a popup or a redirected tab, and answers its consent page. `page` is a
+ * Playwright Page or a page of browsers.mjs (any engine).
  */
 export async function signIn(page, decision = 'accept') {
   await page.click('#signin');

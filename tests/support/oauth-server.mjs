@@ -94,6 +94,8 @@
 //                            authorize, graph, xoauth2 }  -- server.counters()
 //   GET  /_test/requests   the last 100 token requests: { at, grant_type, client_id, auth_method,
 //                            origin, status, error, error_codes }   -- server.requests()
+//   (method only)          the last authorization request's parameters (state, client_id, …), or
+//                          null                                 -- server.lastAuthorization()
 //   POST /_test/reset      zero counters and requests, empty the calendar; mode back to the start
 //                                                         -- server.reset()
 //   GET|POST /_test/mode   { down, slow, rotation, accessTokenTtl } (POST: any subset) --
@@ -169,7 +171,8 @@ export function generateCertificateKey() {
  *   overriding DEFAULT_CLIENTS fields), certificate ({ publicKeyPem, thumbprint? }), log (false),
  *   tls ({ key, cert }: serve https, as the local stack's https mode does).
  * Resolves to { url, issuer, tenantId, port, clients, users, authorizeUrl(tenant?), tokenUrl(tenant?),
- *   graphUrl, counters(), requests(), reset(), mode(), setMode(), revokeAll(), refreshTokens(), authorize(), stop() }.
+ *   graphUrl, counters(), requests(), lastAuthorization(), reset(), mode(), setMode(), revokeAll(),
+ *   refreshTokens(), authorize(), stop() }.
  */
 export async function startOAuthServer(options = {}) {
   const host = options.host ?? '127.0.0.1';
@@ -251,7 +254,7 @@ export async function startOAuthServer(options = {}) {
     }
     let search = query;
     if (rest === '/oauth2/v2.0/authorize' && req.method === 'GET') {
-      bookkeeping.bump('authorize');
+      bookkeeping.authorize(query);
       search = keepOfflineAccess(query);
     }
     // Mount oidc-provider under /{tenant}: it derives every URL it prints from originalUrl.
@@ -282,6 +285,7 @@ export async function startOAuthServer(options = {}) {
     tokenUrl: (tenant = tenantId) => `${url}/${tenant}/oauth2/v2.0/token`,
     counters: bookkeeping.counters,
     requests: bookkeeping.requests,
+    lastAuthorization: bookkeeping.lastAuthorization,
     reset() {
       bookkeeping.reset();
       resources.calendar.reset();

@@ -2,7 +2,7 @@
 // the link functions are the wasm module's (core's MessageLink, src/links.rs), and parsing needs
 // no page, so Node instantiates the module as a page's init() would. The message-link vectors
 // are core's own (crates/core/tests/vectors/message-links.json). What needs a page
-// (linkedMessage, registerMailtoHandler) runs in Chromium in tests/e2e/links.test.mjs.
+// (linkedMessage, registerMailtoHandler) runs in each engine in tests/e2e/links.test.mjs.
 //
 //   node --test tests/web-import/links.test.mjs
 

@@ -7,7 +7,7 @@ export function authMethodOf(authorization, params) {
   return authorization ? 'client_secret_basic' : params.client_assertion ? 'private_key_jwt' : params.client_secret ? 'client_secret_post' : 'none';
 }
 
-/** Counters of every endpoint, and the last 100 token requests. */
+/** Counters of every endpoint, the last 100 token requests, and the last authorization request. */
 export function createBookkeeping() {
   const emptyCounters = () => ({
     token: { total: 0, by_grant_type: {}, by_client: {} },
@@ -18,8 +18,9 @@ export function createBookkeeping() {
   });
   let counters = emptyCounters();
   let requestLog = [];
+  let lastAuthorization = null;
   return {
-    /** One more call of `name` ('authorize', 'graph', 'xoauth2'). */
+    /** One more call of `name` ('graph', 'xoauth2'). */
     bump(name) {
       counters[name] += 1;
     },
@@ -35,15 +36,22 @@ export function createBookkeeping() {
       revocation.by_token_type_hint[hint] = (revocation.by_token_type_hint[hint] ?? 0) + 1;
       revocation.by_auth_method[authMethod] = (revocation.by_auth_method[authMethod] ?? 0) + 1;
     },
+    /** An authorization request, with its query string (`?…`). */
+    authorize(query) {
+      counters.authorize += 1;
+      lastAuthorization = Object.fromEntries(new URLSearchParams(query));
+    },
     record(entry) {
       requestLog.push({ at: new Date().toISOString(), ...entry });
       if (requestLog.length > 100) requestLog = requestLog.slice(-100);
     },
     counters: () => structuredClone(counters),
     requests: () => structuredClone(requestLog),
+    lastAuthorization: () => structuredClone(lastAuthorization),
     reset() {
       counters = emptyCounters();
       requestLog = [];
+      lastAuthorization = null;
     },
   };
 }
