@@ -105,9 +105,9 @@ impl Session {
             self.adopt(config, handle, previous).await?;
         }
         let Some(account) = self.account(config, handle).await? else {
-            let answer = Answer::of::<()>(Err(EdgeError::TicketRequired));
-            answer.add_header("set-cookie", &session_cookie("", 0));
-            return Ok(answer);
+            // The cookie stays: the bind that follows replaces it, and a call that raced a
+            // connect's move to a new handle must not clear the new cookie.
+            return Ok(Answer::of::<()>(Err(EdgeError::TicketRequired)));
         };
         let (user, user_handle) = address::user(&self.inner.env, users(config)?, &account)?;
         let answer = address::call(&user, op, &user_handle, connector, request.as_deref(), None).await?;
