@@ -66,7 +66,7 @@ describe('user binding', () => {
     const planted = randomBytes(32).toString('base64url');
     const answer = await info(planted);
     ticketRequired(answer);
-    assert.match(answer.cookies[0], /^__Host-mailconnect-session=; Max-Age=0;/);
+    assert.deepEqual(answer.cookies, [], 'the bind that follows sets the cookie');
   });
 
   test('a bind sets a fresh cookie and lists the user\'s connections; a connect moves the session to another fresh handle', async () => {

@@ -69,6 +69,7 @@ pub use objects::exchanges::Exchanges;
 pub use objects::session::Session;
 
 use crate::config::Config;
+use crate::objects::session::Op;
 
 /// The Worker's fetch handler. The entry module (crates/edge/entry.mjs) calls it, through the
 /// method worker-build generates for the export named `fetch`, with each request and the
@@ -118,8 +119,8 @@ async fn route(req: Request, env: Env) -> Response {
         .get_async(api::SESSION.pattern(), |req, ctx| respond(routes::session::info(req, ctx)))
         .post_async(api::SESSION_BIND.pattern(), |req, ctx| respond(routes::session::bind(req, ctx)))
         .post_async(api::SESSION_END.pattern(), |req, ctx| respond(routes::session::end(req, ctx)))
-        .post_async(api::USER_TOKEN.pattern(), |req, ctx| respond(routes::users::token(req, ctx)))
-        .post_async(api::USER_DISCONNECT.pattern(), |req, ctx| respond(routes::users::disconnect(req, ctx)))
+        .post_async(api::USER_TOKEN.pattern(), |req, ctx| respond(routes::users::call(req, ctx, Op::Refresh)))
+        .post_async(api::USER_DISCONNECT.pattern(), |req, ctx| respond(routes::users::call(req, ctx, Op::Disconnect)))
         .options_async(api::ANY.pattern(), |req, ctx| respond(routes::preflight::preflight(req, ctx)))
         .run(req, env)
         .await

@@ -360,3 +360,61 @@ fn an_unknown_provider_grant_or_client_auth_names_its_field() {
         assert_eq!(failing_setting(&map), format!("CONNECTORS.teams.{field}"), "{value}");
     }
 }
+
+/// The dev settings with user binding: two ticket keys, newest first, and the back end's key.
+fn with_users() -> serde_json::Map<String, Value> {
+    let mut map = settings();
+    map.insert("USER_TICKET_KEYS".into(), json!(format!("new:{} old:{}", base64url(&[1; 32]), base64url(&[2; 32]))));
+    map.insert("USER_ID_KEY".into(), json!("u".repeat(32)));
+    map.insert("BACKEND_API_KEYS".into(), json!(API_KEY));
+    map
+}
+
+#[test]
+fn user_binding_reads_ticket_keys_newest_first_and_is_off_without_them() {
+    let config = read(&with_users()).unwrap();
+    let users = config.users.as_ref().unwrap();
+    assert_eq!(users.ticket_keys.iter().map(|k| (k.kid.as_str(), k.public_key[0])).collect::<Vec<_>>(), [("new", 1), ("old", 2)]);
+    assert!(users.backend_keys.as_ref().unwrap().verify(API_KEY).unwrap());
+    assert!(read(&settings()).unwrap().users.is_none());
+}
+
+#[test]
+fn malformed_user_binding_settings_name_the_setting() {
+    let cases: [(&str, Value, &str); 6] = [
+        ("USER_TICKET_KEYS", json!(format!("new{}", base64url(&[1; 32]))), "USER_TICKET_KEYS"),
+        ("USER_TICKET_KEYS", json!(format!("new:{}", base64url(&[1; 31]))), "USER_TICKET_KEYS"),
+        ("USER_TICKET_KEYS", json!(format!("k:{0} k:{0}", base64url(&[1; 32]))), "USER_TICKET_KEYS"),
+        ("USER_TICKET_KEYS", json!(format!("new:{}=", base64url(&[1; 32]))), "USER_TICKET_KEYS"),
+        ("USER_ID_KEY", json!("short"), "USER_ID_KEY"),
+        ("BACKEND_API_KEYS", json!("short"), "BACKEND_API_KEYS"),
+    ];
+    for (name, value, setting) in cases {
+        let mut map = with_users();
+        map.insert(name.into(), value.clone());
+        assert_eq!(failing_setting(&map), setting, "{name} = {value}");
+    }
+    let mut map = with_users();
+    map.remove("USER_ID_KEY");
+    assert_eq!(failing_setting(&map), "USER_ID_KEY", "user binding needs the key that names users' objects");
+    let mut map = settings();
+    map.insert("BACKEND_API_KEYS".into(), json!(API_KEY));
+    assert_eq!(failing_setting(&map), "BACKEND_API_KEYS", "the users routes need user binding");
+}
+
+#[test]
+fn backend_access_needs_the_back_ends_keys_and_a_browser_connector() {
+    let with_access = |mut map: serde_json::Map<String, Value>| {
+        map["CONNECTORS"]["teams"]["backend_access"] = json!(true);
+        map
+    };
+    let config = read(&with_access(with_users())).unwrap();
+    assert!(config.browser("teams").unwrap().1.backend_access);
+    let mut map = with_access(with_users());
+    map.remove("BACKEND_API_KEYS");
+    assert_eq!(failing_setting(&map), "CONNECTORS.teams.backend_access");
+    assert_eq!(failing_setting(&with_access(settings())), "CONNECTORS.teams.backend_access");
+    let mut map = with_relay("client_credentials");
+    map["CONNECTORS"]["relay"]["backend_access"] = json!(true);
+    assert_eq!(failing_setting(&map), "CONNECTORS.relay.backend_access");
+}

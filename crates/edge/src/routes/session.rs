@@ -140,10 +140,10 @@ pub(crate) async fn end(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Resu
     Ok(response)
 }
 
-/// The body of refresh and disconnect: `{}`.
+/// The body of refresh, disconnect and end: `{}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Empty {}
+pub(crate) struct Empty {}
 
 /// Checks a token request before it goes upstream. The verifier's charset and length were
 /// checked when it was parsed.

@@ -11,11 +11,12 @@
 
 use std::rc::Rc;
 
-use mailconnect_core::contract::{AccountId, Disconnected, TokenResponse, UserTokenRequest, UserTokenResponse};
+use mailconnect_core::contract::AccountId;
 use mailconnect_core::SessionId;
 use worker::{Request, Response, RouteContext};
 
-use super::app_token::{bearer, check_user, refuse_key, sasl};
+use super::app_token::{bearer, refuse_key};
+use super::session::Empty;
 use super::{parse, read_body};
 use crate::config::Config;
 use crate::cors;
@@ -23,49 +24,23 @@ use crate::error::EdgeError;
 use crate::objects::session::address::{self, SessionStub};
 use crate::objects::session::Op;
 
-/// `POST /oauth/users/{account}/connectors/{id}/token`: the user's access token, with the
-/// XOAUTH2 strings for the mailbox given, else for the connected account's sign-in name.
-pub(crate) async fn token(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
+/// `POST /oauth/users/{account}/connectors/{id}/token` ([`Op::Refresh`]): the user's access
+/// token, with the XOAUTH2 strings for the mailbox given, else for the connected account's
+/// sign-in name; and `.../disconnect` ([`Op::Disconnect`]): forgets the user's grant on every
+/// device, revoking it where the provider can. The user's object answers both; one handler, so
+/// that the Worker carries its code once.
+pub(crate) async fn call(mut req: Request, ctx: RouteContext<Rc<Config>>, op: Op) -> Result<Response, EdgeError> {
     let (user, handle, id) = match authorize(&mut req, &ctx).await? {
         Ok(found) => found,
         Err(refused) => return Ok(refused),
     };
     let body = read_body(&mut req).await?;
-    let request: UserTokenRequest = if body.is_empty() { UserTokenRequest::default() } else { parse(&body)? };
-    let mailbox = request.mailbox.map(check_user).transpose()?;
-    let answer = address::call(&user, Op::Refresh, &handle, &id, None, None).await?;
-    match answer.status() {
-        200 => {}
-        // The user's object has no live session: nothing was ever connected, or it expired.
-        401 => return Err(EdgeError::NotConnected),
-        _ => return answer.into_response(),
+    if op == Op::Disconnect && !body.is_empty() {
+        parse::<Empty>(&body)?;
     }
-    let token: TokenResponse = parse(answer.body().as_bytes())?;
-    let mailbox = mailbox.or_else(|| token.account.as_ref()?.username.clone());
-    let (xoauth2, xoauth2_pop3) = sasl(mailbox.as_deref(), token.access_token.expose())?;
-    Ok(Response::from_json(&UserTokenResponse { token, xoauth2, xoauth2_pop3 })?)
+    let body = String::from_utf8(body).map_err(|_| EdgeError::BadRequest("the body must be JSON".into()))?;
+    address::call(&user, op, &handle, &id, Some(&body), None).await?.into_response()
 }
-
-/// `POST /oauth/users/{account}/connectors/{id}/disconnect`: forgets the user's grant on every
-/// device, revoking it where the provider can.
-pub(crate) async fn disconnect(mut req: Request, ctx: RouteContext<Rc<Config>>) -> Result<Response, EdgeError> {
-    let (user, handle, id) = match authorize(&mut req, &ctx).await? {
-        Ok(found) => found,
-        Err(refused) => return Ok(refused),
-    };
-    parse::<Empty>(&read_body(&mut req).await?)?;
-    let answer = address::call(&user, Op::Disconnect, &handle, &id, None, None).await?;
-    match answer.status() {
-        // No live session: nothing to forget.
-        401 => Ok(Response::from_json(&Disconnected { status: "disconnected".into() })?),
-        _ => answer.into_response(),
-    }
-}
-
-/// The body of disconnect: `{}`, or nothing.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
 
 /// The checks every `users` route makes: the user's object, the handle to call it with and the
 /// connector's id; or the answer to a bad key.

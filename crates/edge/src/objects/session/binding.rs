@@ -22,17 +22,18 @@
 //! `jti` is remembered by the user's object until `exp`, so a ticket binds once. No object ever
 //! takes a handle from a client: the Worker makes every new one.
 
-use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use mailconnect_core::contract::AccountId;
+use mailconnect_core::contract::{AccountId, Disconnected, UserTokenRequest, UserTokenResponse};
 use mailconnect_core::ticket::TicketError;
 use mailconnect_core::SessionId;
 use serde::{Deserialize, Serialize};
 
-use super::{address, Meta, Op, Session};
+use super::{aad, address, record_key, Meta, Op, Session};
 use crate::config::{Config, Users};
 use crate::error::EdgeError;
-use crate::grant::{now, Grant};
+use crate::grant::now;
+use crate::routes::app_token::{check_user, sasl};
 use crate::routes::{parse, session_cookie};
 use crate::rpc::Answer;
 
@@ -50,12 +51,13 @@ pub(crate) struct Binding {
     pub(crate) exp: u64,
 }
 
-/// Everything a session holds, for the object of its new handle.
+/// Everything a session holds, for the object of its new handle: the grants as the plaintext
+/// of their records (connector id, JSON), which the new object seals under its own key.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Handover {
     meta: Option<Meta>,
     account: Option<AccountId>,
-    grants: BTreeMap<String, Grant>,
+    grants: Vec<(String, String)>,
 }
 
 fn users(config: &Config) -> Result<&Users, EdgeError> {
@@ -103,9 +105,9 @@ impl Session {
             self.adopt(config, handle, previous).await?;
         }
         let Some(account) = self.account(config, handle).await? else {
-            let answer = Answer::of::<()>(Err(EdgeError::TicketRequired));
-            answer.add_header("set-cookie", &session_cookie("", 0));
-            return Ok(answer);
+            // The cookie stays: the bind that follows replaces it, and a call that raced a
+            // connect's move to a new handle must not clear the new cookie.
+            return Ok(Answer::of::<()>(Err(EdgeError::TicketRequired)));
         };
         let (user, user_handle) = address::user(&self.inner.env, users(config)?, &account)?;
         let answer = address::call(&user, op, &user_handle, connector, request.as_deref(), None).await?;
@@ -131,8 +133,13 @@ impl Session {
         let inner = &self.inner;
         let binding: Binding = parse(request.unwrap_or_default().as_bytes())?;
         if inner.tickets.borrow().is_none() {
-            let stored = inner.state.storage().get::<BTreeMap<String, u64>>(TICKETS).await?.unwrap_or_default();
-            inner.tickets.borrow_mut().get_or_insert_with(|| stored.into_iter().collect());
+            // One line per ticket: `exp jti` (a jti is printable ASCII without spaces).
+            let stored = inner.state.storage().get::<String>(TICKETS).await?.unwrap_or_default();
+            let stored = stored.lines().filter_map(|line| {
+                let (exp, jti) = line.split_once(' ')?;
+                Some((jti.to_owned(), exp.parse().ok()?))
+            });
+            inner.tickets.borrow_mut().get_or_insert_with(|| stored.collect());
         }
         let now = now();
         // Checked and recorded without an `await` in between, so two calls cannot both pass.
@@ -143,7 +150,7 @@ impl Session {
             if tickets.insert(binding.jti, binding.exp).is_some() {
                 return Err(EdgeError::Ticket(TicketError::Replayed));
             }
-            tickets.iter().map(|(jti, exp)| (jti.clone(), *exp)).collect::<BTreeMap<_, _>>()
+            tickets.iter().map(|(jti, exp)| format!("{exp} {jti}\n")).collect::<String>()
         };
         match inner.live(config, now).await {
             Ok(()) => {}
@@ -163,14 +170,15 @@ impl Session {
             Err(EdgeError::SessionExpired) => return Ok(Handover::default()),
             Err(e) => return Err(e),
         }
-        let mut grants = BTreeMap::new();
+        let mut grants = Vec::new();
         for id in config.connector_ids() {
             if let Some(flight) = inner.flights.current(id) {
-                // Its outcome is the grant read below, or none.
+                // Its outcome is the record read below, or none.
                 let _ = flight.await;
             }
-            if let Some(grant) = inner.grant(config, handle, id).await? {
-                grants.insert(id.to_owned(), grant);
+            // The record is the newest grant: a refresh stores it before it answers.
+            if let Some(plain) = inner.open_record(config, handle, &record_key(id), &aad(id)).await?.flatten().and_then(|plain| String::from_utf8(plain).ok()) {
+                grants.push((id.to_owned(), plain));
             }
         }
         let handover = Handover { meta: inner.meta().await?, account: self.account(config, handle).await?, grants };
@@ -193,10 +201,34 @@ impl Session {
         if let Some(account) = handover.account {
             inner.seal_record(config, handle, BINDING, BINDING_AAD, account.as_str().as_bytes()).await?;
         }
-        for (id, grant) in handover.grants {
+        for (id, plain) in handover.grants {
             inner.bump_generation(&id);
-            inner.store(config, handle, &id, &grant).await?;
+            inner.seal_record(config, handle, &record_key(&id), &aad(&id), plain.as_bytes()).await?;
         }
         Ok(())
+    }
+
+    /// A user's object, for the back end: the user's token, with the XOAUTH2 strings for the
+    /// mailbox the request names, else for the connected account's sign-in name.
+    pub(super) async fn user_token(&self, config: &Rc<Config>, handle: &SessionId, id: &str, request: &str) -> Result<UserTokenResponse, EdgeError> {
+        let request: UserTokenRequest = if request.is_empty() { UserTokenRequest::default() } else { parse(request.as_bytes())? };
+        let mailbox = request.mailbox.map(check_user).transpose()?;
+        let token = match self.access_token(config, handle, id).await {
+            // The user's object has no live session: nothing was ever connected, or it expired.
+            Err(EdgeError::SessionExpired) => return Err(EdgeError::NotConnected),
+            token => token?,
+        };
+        let mailbox = mailbox.or_else(|| token.account.as_ref()?.username.clone());
+        let (xoauth2, xoauth2_pop3) = sasl(mailbox.as_deref(), token.access_token.expose())?;
+        Ok(UserTokenResponse { token, xoauth2, xoauth2_pop3 })
+    }
+
+    /// A user's object, for the back end: forgets the grant for every device of the user.
+    pub(super) async fn user_disconnect(&self, config: &Rc<Config>, handle: &SessionId, id: &str) -> Result<Disconnected, EdgeError> {
+        match self.disconnect(config, handle, id).await {
+            // No live session: nothing to forget.
+            Err(EdgeError::SessionExpired) => Ok(Disconnected { status: "disconnected".into() }),
+            result => result,
+        }
     }
 }

@@ -127,8 +127,15 @@ impl Session {
                 }
                 answer
             }
-            Op::Refresh => answer(self.access_token(config, handle, connector).await, browser),
-            Op::Disconnect => answer(self.disconnect(config, handle, connector).await, browser),
+            // The back end's calls come with a request (a user's object is never a browser's).
+            Op::Refresh => match request {
+                Some(request) if !browser => answer(self.user_token(config, handle, connector, &request).await, false),
+                _ => answer(self.access_token(config, handle, connector).await, browser),
+            },
+            Op::Disconnect => match request {
+                Some(_) if !browser => answer(self.user_disconnect(config, handle, connector).await, false),
+                _ => answer(self.disconnect(config, handle, connector).await, browser),
+            },
             _ => match self.info(config, handle).await {
                 // No session: nothing is connected.
                 Err(EdgeError::SessionExpired) => answer_ended(Answer::of(Ok(SessionInfo::default())), browser),
