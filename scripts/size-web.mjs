@@ -15,11 +15,9 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
 // The Rust module (issue 13) is over the 45 KB that issue set (README, Measured): this limit holds
-// it near today's size so that growth fails, and comes down as the flows shrink toward 45 KB.
-// Issue 14's user binding (ticket, bind, endSession, binding generations) added 3.2 KB gzip
-// (58.2 -> 61.4 KB), hence 62 KB.
+// it just above its measured size with issues 14 and 15, so that any growth fails and is seen.
 // For comparison: oidc-client-ts 3.5 is 18.1 KB, @azure/msal-browser 5.29 is 76.8 KB.
-const BUDGET_GZIP = 62 * 1024; // bytes
+const BUDGET_GZIP = 60 * 1024; // bytes
 const REPO = new URL("../", import.meta.url).pathname;
 const PKG = `${REPO}crates/web/pkg/`;
 const OPT_IN = new Set(["meetings.js", "meetings.d.ts"]);
