@@ -525,7 +525,7 @@ async function comparedUpstream(edge, oauth, refresh, url, referenceUrl) {
 const wasm = readFileSync(join(REPO, 'crates/edge/build/index_bg.wasm'));
 const js = readFileSync(join(REPO, 'crates/edge/build/index.js'));
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
-console.log(`Worker size: wasm ${kb(wasm.length)} (gzip -9 ${kb(gzipSync(wasm, { level: 9 }).length)}), JS ${kb(js.length)} (gzip -9 ${kb(gzipSync(js, { level: 9 }).length)}); budget 300 KB gzip`);
+console.log(`Worker size: wasm ${kb(wasm.length)} (gzip -9 ${kb(gzipSync(wasm, { level: 9 }).length)}), JS ${kb(js.length)} (gzip -9 ${kb(gzipSync(js, { level: 9 }).length)}); budget 330 KB gzip`);
 console.log(`runs: ${RUNS} per cached measurement, ${UPSTREAM_RUNS} per upstream one; ${CONCURRENCY} concurrent clients for req/s`);
 
 const stack = await startStack({ accessTokenTtl: 60 });
