@@ -33,6 +33,11 @@ const WEBKITWEBDRIVER_PATH = process.env.WEBKITWEBDRIVER_PATH ?? '/usr/bin/WebKi
 const MINIBROWSER_PATH = process.env.MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 const XVFB_PATH = process.env.XVFB_PATH ?? '/usr/bin/Xvfb';
 const TIMEOUT = 20_000;
+// WebDriver's own limits on a script and on a navigation, and the bound on any one command to the
+// driver (longer, so that the driver's own error comes first): a command stuck in the driver or the
+// browser fails, naming itself and its page, instead of hanging the test until node:test's timeout.
+const DRIVER_TIMEOUTS = { script: TIMEOUT, pageLoad: TIMEOUT, implicit: 0 };
+const COMMAND_TIMEOUT = 30_000;
 // Navigations end at DOMContentLoaded, not at the load event: scenarios wait for the page's own
 // readiness (the demo's #app[data-ready]), and nothing of theirs waits on every subresource.
 const LOADED = { waitUntil: 'domcontentloaded' };
@@ -189,7 +194,11 @@ async function webDriverBrowser(name, insecureCerts, blockPopups) {
     capabilities = {
       browserName: 'MiniBrowser',
       acceptInsecureCerts: insecureCerts,
-      pageLoadStrategy: 'eager',
+      // WebKit's own wait for a navigation to complete, which every command runs first under
+      // 'eager' or 'normal', now and then never sees a load that did complete (seen after a form's
+      // POST and redirects in the sign-in window): the command then hangs until the page load
+      // timeout, or longer. Under 'none' commands do not wait, and navigate() waits for the page.
+      pageLoadStrategy: 'none',
       'webkitgtk:browserOptions': { binary: MINIBROWSER_PATH, args: ['--automation'] },
     };
   }
@@ -204,8 +213,23 @@ async function webDriverBrowser(name, insecureCerts, blockPopups) {
   return {
     name,
     async newSession() {
-      const driver = await new Builder().usingServer(url).withCapabilities(capabilities).build();
-      const session = webDriverSession(driver);
+      const server = servers.at(-1);
+      const built = new Builder().usingServer(url).withCapabilities(capabilities).build();
+      let driver;
+      try {
+        driver = await bounded('new session', built, server);
+      } catch (err) {
+        // A session the driver makes after all is ended, not left behind with its browser.
+        built.then((late) => late.quit()).catch(() => {});
+        throw err;
+      }
+      try {
+        await bounded('setTimeouts', driver.manage().setTimeouts(DRIVER_TIMEOUTS), server);
+      } catch (err) {
+        await bounded('quit', driver.quit(), server).catch(() => {});
+        throw err;
+      }
+      const session = webDriverSession(driver, server);
       sessions.add(session);
       return { ...session, close: async () => { sessions.delete(session); await session.close(); } };
     },
@@ -216,9 +240,37 @@ async function webDriverBrowser(name, insecureCerts, blockPopups) {
   };
 }
 
+/**
+ * Resolves as `command` does, or rejects once it fails or COMMAND_TIMEOUT passes, with an error
+ * that names `what` (the command and its page) and tells how the driver server is (`server`).
+ * A failure keeps its name (StaleElementReferenceError...), which callers may retry on.
+ */
+async function bounded(what, command, server) {
+  let timer;
+  const expired = new Promise((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`got no answer within ${COMMAND_TIMEOUT} ms`)), COMMAND_TIMEOUT);
+  });
+  try {
+    return await Promise.race([command, expired]);
+  } catch (err) {
+    err.message = `WebDriver ${what}: ${err.message}${server ? `\n${serverState(server)}` : ''}`;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function serverState(server) {
+  const { exitCode, signalCode } = server.child;
+  const state = exitCode === null && signalCode === null ? 'running' : `exited (${exitCode ?? signalCode})`;
+  return `the driver server is ${state}; its last output:\n${server.output() || '(none)'}`;
+}
+
 // Errors of an element a re-render hid or replaced for a moment: as Playwright does, an action
-// waits until the element can take it.
-const RETRY = new Set(['ElementNotInteractableError', 'StaleElementReferenceError', 'ElementClickInterceptedError']);
+// waits until the element can take it. The layer uses no frames, so a NoSuchFrameError is WebKit's
+// answer to a command whose document a navigation replaced under it ("Callback was not called
+// before the unload event"): the next try meets the new document.
+const RETRY = new Set(['ElementNotInteractableError', 'StaleElementReferenceError', 'ElementClickInterceptedError', 'NoSuchFrameError']);
 
 /**
  * Runs `fn` (a function, or its source) in the page with `arg`, awaiting what it returns, like
@@ -227,6 +279,8 @@ const RETRY = new Set(['ElementNotInteractableError', 'StaleElementReferenceErro
  */
 const evaluateScript = (fn) => `const done = arguments[arguments.length - 1];
 Promise.resolve(arguments[0]).then(${fn}).then((value) => done({ value }), (err) => done({ error: String(err?.stack ?? err) }));`;
+const LEFT = '__webdriverLeftThisDocument';
+const LOADED_SCRIPT = `return window.${LEFT} !== true && document.readyState !== 'loading' ? true : undefined;`;
 const setValueScript = `const [el, value] = arguments;
 el.value = value;
 el.dispatchEvent(new Event('input', { bubbles: true }));
@@ -235,92 +289,125 @@ el.dispatchEvent(new Event('change', { bubbles: true }));`;
 /**
  * One WebDriver session: its windows are pages. WebDriver acts on one window at a time, so each
  * step (switch to the page's window, then its commands) holds the session's lock, and waits poll
- * with such steps: pages of one session may be driven at once (Promise.all).
+ * with such steps: pages of one session may be driven at once (Promise.all). Each step is bounded
+ * and named by what it does and the page's last known address.
  */
-function webDriverSession(driver) {
+function webDriverSession(driver, server) {
   let current = null;
   let first = true;
   let queue = Promise.resolve();
-  const locked = (fn) => {
-    const step = queue.then(fn);
+  const addresses = new Map();
+  const pageName = (handle) => `window ${handle} at ${addresses.get(handle) ?? 'an unknown address'}`;
+  const locked = (what, fn) => {
+    const step = queue.then(() => bounded(what, fn(), server));
     queue = step.catch(() => {});
     return step;
   };
-  const inWindow = (handle, fn) => locked(async () => {
+  const inWindow = (handle, what, fn) => locked(`${what} in ${pageName(handle)}`, async () => {
     if (current !== handle) {
       await driver.switchTo().window(handle);
       current = handle;
     }
     return fn();
   });
-  /** Polls `check` (resolving to undefined until it holds) until it holds or `timeout` passes. */
+  /**
+   * Runs `go` (a navigation of `handle`'s window), then waits until the window holds a new
+   * document past 'loading' (DOMContentLoaded, as 'eager' would): the old document carries a mark,
+   * so its own readyState is not taken for the new one's. Under 'eager' that holds at once.
+   */
+  const navigate = async (handle, what, go) => {
+    await inWindow(handle, what, async () => {
+      await driver.executeScript(`window.${LEFT} = true`);
+      await go();
+    });
+    await poll(() => inWindow(handle, `readyState after ${what}`, () => driver.executeScript(LOADED_SCRIPT)), `${what} did not load in ${pageName(handle)}`);
+  };
+  const addressOf = async (handle) => {
+    const url = await inWindow(handle, 'getCurrentUrl', () => driver.getCurrentUrl());
+    addresses.set(handle, url);
+    return url;
+  };
+  /**
+   * Polls `check` (resolving to undefined, or a script's null, until it holds) until it holds or
+   * `timeout` passes.
+   */
   const poll = async (check, what, timeout = TIMEOUT) => {
+    let last = '';
     for (const deadline = Date.now() + timeout; ; await sleep(100)) {
       try {
         const result = await check();
-        if (result !== undefined) return result;
+        if (result !== undefined && result !== null) return result;
       } catch (err) {
         if (!RETRY.has(err.name)) throw err;
+        last = `; last: ${err.message}`;
       }
-      if (Date.now() > deadline) throw new Error(`${what} within ${timeout} ms`);
+      if (Date.now() > deadline) throw new Error(`${what} within ${timeout} ms${last}`);
     }
   };
   const pageOf = (handle) => {
-    const onElement = (selector, act, timeout) => poll(() => inWindow(handle, async () => {
+    const onElement = (selector, what, act, timeout) => poll(() => inWindow(handle, `${what} ${selector}`, async () => {
       const [element] = await driver.findElements(By.css(selector));
       return element ? { value: await act(element) } : undefined;
-    }), `no ${selector}`, timeout).then((found) => found.value);
+    }), `no ${selector} in ${pageName(handle)}`, timeout).then((found) => found.value);
     const evaluate = async (fn, arg) => {
-      const result = await inWindow(handle, () => driver.executeAsyncScript(evaluateScript(fn), arg));
+      const result = await inWindow(handle, 'executeAsyncScript', () => driver.executeAsyncScript(evaluateScript(fn), arg));
       if (result?.error !== undefined) throw new Error(`in the page: ${result.error}`);
       return result?.value;
     };
+    const script = (source) => (element) => driver.executeScript(source, element);
     return {
-      goto: (url) => inWindow(handle, () => driver.get(url)),
-      reload: () => inWindow(handle, () => driver.navigate().refresh()),
-      url: () => inWindow(handle, () => driver.getCurrentUrl()),
-      title: () => inWindow(handle, () => driver.getTitle()),
-      waitFor: (selector, { timeout = TIMEOUT } = {}) => onElement(selector, () => true, timeout),
+      goto: (url) => {
+        addresses.set(handle, url);
+        return navigate(handle, `get ${url}`, () => driver.get(url));
+      },
+      reload: () => navigate(handle, 'refresh', () => driver.navigate().refresh()),
+      url: () => addressOf(handle),
+      title: () => inWindow(handle, 'getTitle', () => driver.getTitle()),
+      waitFor: (selector, { timeout = TIMEOUT } = {}) => onElement(selector, 'find', () => true, timeout),
       waitUntil: (fn, arg, { timeout = TIMEOUT } = {}) => poll(async () => ((await evaluate(fn, arg)) ? true : undefined), `${fn} did not hold`, timeout),
-      click: (selector) => onElement(selector, (element) => element.click()),
-      fill: (selector, value) => onElement(selector, (element) => driver.executeScript(setValueScript, element, value)),
-      attribute: (selector, name) => onElement(selector, (element) => element.getAttribute(name)),
+      click: (selector) => onElement(selector, 'click', (element) => element.click()),
+      fill: (selector, value) => onElement(selector, 'fill', (element) => driver.executeScript(setValueScript, element, value)),
+      attribute: (selector, name) => onElement(selector, `getAttribute ${name} of`, (element) => element.getAttribute(name)),
       // textContent, as Playwright gives it (WebDriver's getText is the rendered, visible text).
-      text: (selector) => onElement(selector, (element) => driver.executeScript('return arguments[0].textContent', element)),
-      value: (selector) => onElement(selector, (element) => driver.executeScript('return arguments[0].value', element)),
-      checked: (selector) => onElement(selector, (element) => driver.executeScript('return arguments[0].checked', element)),
-      visible: (selector) => onElement(selector, (element) => element.isDisplayed()),
+      text: (selector) => onElement(selector, 'textContent of', script('return arguments[0].textContent')),
+      value: (selector) => onElement(selector, 'value of', script('return arguments[0].value')),
+      checked: (selector) => onElement(selector, 'checked of', script('return arguments[0].checked')),
+      visible: (selector) => onElement(selector, 'isDisplayed', (element) => element.isDisplayed()),
       evaluate,
-      cookies: () => inWindow(handle, () => driver.manage().getCookies()),
-      screenshot: async (path) => writeFile(path, await inWindow(handle, () => driver.takeScreenshot()), 'base64'),
+      cookies: () => inWindow(handle, 'getCookies', () => driver.manage().getCookies()),
+      screenshot: async (path) => writeFile(path, await inWindow(handle, 'takeScreenshot', () => driver.takeScreenshot()), 'base64'),
       async clickForPopup(selector) {
-        const before = new Set(await locked(() => driver.getAllWindowHandles()));
-        await onElement(selector, (element) => element.click());
-        return pageOf(await newWindow(driver, before, { locked, inWindow }));
+        const before = new Set(await locked(`getAllWindowHandles before clicking ${selector}`, () => driver.getAllWindowHandles()));
+        await onElement(selector, 'click', (element) => element.click());
+        return pageOf(await newWindow(driver, before, { locked, addressOf }));
       },
       waitClosed: () => poll(async () => {
-        const open = await locked(() => driver.getAllWindowHandles());
+        const open = await locked(`getAllWindowHandles waiting for ${pageName(handle)} to close`, () => driver.getAllWindowHandles());
         return open.includes(handle) ? undefined : true;
-      }, 'the window did not close'),
-      close: () => inWindow(handle, async () => {
+      }, `${pageName(handle)} did not close`),
+      close: () => inWindow(handle, 'close', async () => {
         await driver.close();
         current = null;
       }),
     };
   };
   return {
-    open: (url) => locked(async () => {
-      // The session starts with one window; later pages are new windows of the same profile, not
-      // tabs: MiniBrowser keeps a tab that WebDriver opens hidden (visibilityState "hidden", even
-      // once switched to), where a click opens no window and the page is not what a person sees.
-      if (first) first = false;
-      else await driver.switchTo().newWindow('window');
-      current = await driver.getWindowHandle();
-      await driver.get(url);
-      return pageOf(current);
-    }),
-    windowCount: () => locked(async () => (await driver.getAllWindowHandles()).length),
-    close: () => locked(() => driver.quit()),
+    async open(url) {
+      const handle = await locked(`open a window for ${url}`, async () => {
+        // The session starts with one window; later pages are new windows of the same profile, not
+        // tabs: MiniBrowser keeps a tab that WebDriver opens hidden (visibilityState "hidden", even
+        // once switched to), where a click opens no window and the page is not what a person sees.
+        if (first) first = false;
+        else await driver.switchTo().newWindow('window');
+        current = await driver.getWindowHandle();
+        return current;
+      });
+      addresses.set(handle, url);
+      await navigate(handle, `get ${url}`, () => driver.get(url));
+      return pageOf(handle);
+    },
+    windowCount: () => locked('getAllWindowHandles', async () => (await driver.getAllWindowHandles()).length),
+    close: () => locked('quit', () => driver.quit()),
   };
 }
 
@@ -331,12 +418,12 @@ function webDriverSession(driver) {
  * whose address has left about:blank, a handle that is no longer replaced; a handle that is gone
  * by the time it is asked is skipped.
  */
-async function newWindow(driver, before, { locked, inWindow }) {
+async function newWindow(driver, before, { locked, addressOf }) {
   for (const deadline = Date.now() + TIMEOUT; Date.now() < deadline; await sleep(100)) {
-    const fresh = (await locked(() => driver.getAllWindowHandles())).filter((h) => !before.has(h));
+    const fresh = (await locked('getAllWindowHandles for a new window', () => driver.getAllWindowHandles())).filter((h) => !before.has(h));
     for (const handle of fresh) {
       try {
-        if ((await inWindow(handle, () => driver.getCurrentUrl())) !== 'about:blank') return handle;
+        if ((await addressOf(handle)) !== 'about:blank') return handle;
       } catch (err) {
         if (err.name !== 'NoSuchWindowError') throw err;
       }
