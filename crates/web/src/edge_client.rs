@@ -37,16 +37,18 @@ pub(crate) struct Edge {
     ticket: Option<Function>,
 }
 
-/// The edge's base URL from `url`, absolute or relative to this page.
+/// The edge's base URL from `url`, absolute or relative to this page, without a trailing `/`:
+/// the one spelling that names its routes, locks and channels.
 pub(crate) fn base_url(url: &str) -> Result<String> {
     let here = window().location().href().unwrap_or_default();
     let base = web_sys::Url::new_with_base(url, &here).map_err(|_| misconfigured(&concat(&["invalid edge URL \"", url, "\""])))?;
-    Ok(base.href())
+    Ok(base.href().trim_end_matches('/').to_owned())
 }
 
 impl Edge {
+    /// The edge at `base`, as [`base_url`] spells it.
     pub(crate) fn new(base: &str, connector: &str) -> Edge {
-        Edge { base: base.trim_end_matches('/').to_owned(), connector: connector.to_owned(), ticket: None }
+        Edge { base: base.to_owned(), connector: connector.to_owned(), ticket: None }
     }
 
     /// Binds the session with fresh tickets from `ticket` whenever the edge asks for one.

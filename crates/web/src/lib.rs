@@ -496,7 +496,7 @@ pub fn end_session(#[wasm_bindgen(unchecked_param_type = "EndSessionOptions")] o
     crate::browser::promise(async move {
         let edge = get(&options, "edge").as_string().filter(|_| only_keys(&options, &["edge"]));
         let edge = edge.ok_or_else(|| misconfigured("invalid EndSessionOptions: expected { edge: string }"))?;
-        session::end(edge_client::base_url(&edge)?.trim_end_matches('/')).await?;
+        session::end(&edge_client::base_url(&edge)?).await?;
         Ok(JsValue::UNDEFINED)
     })
 }
