@@ -17,9 +17,10 @@ for tool in wasm-pack wasm-bindgen; do
   command -v "$tool" >/dev/null || { echo "build-web: $tool not found; run scripts/setup.sh" >&2; exit 1; }
 done
 
-# Snipping and wasm-opt -Oz on the package's wasm, right after wasm-pack (scripts/opt-web-wasm.sh).
+# Snipping, dead data and wasm-opt -Oz on the package's wasm, right after wasm-pack
+# (scripts/opt-web-wasm.sh), with the linker's output that wasm-pack's wasm-bindgen read.
 optimize() { # out-dir
-  bash scripts/opt-web-wasm.sh "crates/web/$1/mailconnect_bg.wasm"
+  bash scripts/opt-web-wasm.sh "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/web/mailconnect.wasm" "crates/web/$1/mailconnect_bg.wasm"
 }
 
 build() { # target out-dir

@@ -35,6 +35,8 @@ done
 have firefox-esr || missing_apt+=(firefox-esr)
 have WebKitWebDriver || missing_apt+=(webkit2gtk-driver)
 have Xvfb || missing_apt+=(xvfb)
+# c++filt, with which scripts/gc-web-data.mjs reads the linker's (mangled) function names.
+have c++filt || missing_apt+=(binutils)
 if ((${#missing_apt[@]})); then
   log "apt-get install ${missing_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

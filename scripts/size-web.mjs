@@ -89,7 +89,7 @@ function breakdown() {
   mkdirSync(`${target}/bindgen`, { recursive: true });
   run("wasm-bindgen", ["--target", "web", "--out-dir", `${target}/bindgen`, "--out-name", "mailconnect", `${target}/wasm32-unknown-unknown/web/mailconnect.wasm`]);
   const wasm = `${target}/bindgen/mailconnect_bg.wasm`;
-  run("bash", ["scripts/opt-web-wasm.sh", wasm, "--debuginfo"]);
+  run("bash", ["scripts/opt-web-wasm.sh", `${target}/wasm32-unknown-unknown/web/mailconnect.wasm`, wasm, "--debuginfo"]);
 
   const shipped = rows.find((r) => r.file.endsWith(".wasm"));
   const named = readFileSync(wasm).length;

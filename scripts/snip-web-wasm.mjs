@@ -15,7 +15,7 @@
 //   `write!`) can call. The script fails if the module links it (or std's panic handler, which
 //   calls it): then they are live.
 import { readFileSync, writeFileSync } from "node:fs";
-import { assemble, leb, Reader, sections } from "./wasm-bytes.mjs";
+import { assemble, functionNames, importedFunctions, leb, Reader, sections } from "./wasm-bytes.mjs";
 
 const file = process.argv[2];
 if (!file) {
@@ -34,33 +34,8 @@ const FORMATTING_ENGINE = /fmt::write|write_fmt|fmt::format|^std(\[[0-9a-f]+\])?
 const wasm = readFileSync(file);
 const list = sections(wasm, file);
 
-// Function indices count the imported functions first.
-let imported = 0;
-for (const { body } of list.filter((s) => s.id === 2)) {
-  const reader = new Reader(body);
-  for (let i = reader.u32(); i > 0; i--) {
-    reader.name();
-    reader.name();
-    if (reader.importKind(file)) imported++;
-  }
-}
-
-const names = new Map();
-for (const { body } of list.filter((s) => s.id === 0)) {
-  const reader = new Reader(body);
-  if (reader.name() !== "name") continue;
-  while (reader.pos < body.length) {
-    const subsection = body[reader.pos++];
-    const end = reader.u32() + reader.pos;
-    if (subsection === 1) {
-      for (let i = reader.u32(); i > 0; i--) {
-        const index = reader.u32();
-        names.set(index, reader.name());
-      }
-    }
-    reader.pos = end;
-  }
-}
+const imported = importedFunctions(list, file);
+const names = functionNames(list);
 const linked = [...names.values()];
 if (linked.length === 0 || linked.some((n) => /^_(ZN|R)/.test(n))) {
   throw new Error(`${file} has no demangled function names: build it without stripping symbols, and demangled (wasm-bindgen's default)`);

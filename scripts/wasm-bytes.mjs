@@ -1,5 +1,6 @@
 // Reading and writing the binary format of a wasm module, for the build scripts that rewrite the
-// browser module's wasm in place (scripts/short-web-names.mjs, scripts/snip-web-wasm.mjs).
+// browser module's wasm in place (scripts/short-web-names.mjs, scripts/snip-web-wasm.mjs,
+// scripts/gc-web-data.mjs).
 
 /** Reads LEB128 numbers, names and limits from `bytes`, from `pos` on. */
 export class Reader {
@@ -9,13 +10,22 @@ export class Reader {
   }
 
   u32() {
+    return this.#leb(false) >>> 0;
+  }
+
+  /** A signed LEB128 number (32 bits). */
+  s32() {
+    return this.#leb(true);
+  }
+
+  #leb(signed) {
     let result = 0, shift = 0, byte;
     do {
       byte = this.bytes[this.pos++];
       result |= (byte & 0x7f) << shift;
       shift += 7;
     } while (byte & 0x80);
-    return result >>> 0;
+    return signed && shift < 32 && byte & 0x40 ? result | (-1 << shift) : result;
   }
 
   name() {
@@ -79,4 +89,63 @@ export function sections(wasm, path) {
 /** A module of these sections (with the header of `wasm`). */
 export function assemble(wasm, list) {
   return Buffer.concat([wasm.subarray(0, 8), ...list.flatMap(({ id, body }) => [Buffer.from([id]), leb(body.length), body])]);
+}
+
+/**
+ * The data section of a module and its segments, all active in memory 0 at an `i32.const`
+ * address (what wasm-ld and wasm-opt write for a module without threads): `{ data, segments }`,
+ * each segment `{ address, start, size }`, `start` where its bytes begin in `data.body`.
+ */
+export function activeData(list, path) {
+  const data = list.find((s) => s.id === 11);
+  if (!data) throw new Error(`${path} has no data section`);
+  const reader = new Reader(data.body);
+  const segments = [];
+  for (let i = reader.u32(); i > 0; i--) {
+    const flags = reader.u32();
+    if (flags === 2 && reader.u32() !== 0) throw new Error(`${path} has data for a memory other than 0`);
+    else if (flags !== 0 && flags !== 2) throw new Error(`${path} has a passive data segment (only active ones are known)`);
+    if (data.body[reader.pos++] !== 0x41) throw new Error(`${path} has a data segment whose address is not an i32.const`);
+    const address = reader.s32() >>> 0;
+    if (data.body[reader.pos++] !== 0x0b) throw new Error(`${path} has a data segment whose address is not an i32.const`);
+    const size = reader.u32();
+    segments.push({ address, start: reader.pos, size });
+    reader.pos += size;
+  }
+  return { data, segments };
+}
+
+/** How many functions a module imports: function indices count them first. */
+export function importedFunctions(list, path) {
+  let imported = 0;
+  for (const { body } of list.filter((s) => s.id === 2)) {
+    const reader = new Reader(body);
+    for (let i = reader.u32(); i > 0; i--) {
+      reader.name();
+      reader.name();
+      if (reader.importKind(path)) imported++;
+    }
+  }
+  return imported;
+}
+
+/** Function names by function index, from the name section (empty without one). */
+export function functionNames(list) {
+  const names = new Map();
+  for (const { body } of list.filter((s) => s.id === 0)) {
+    const reader = new Reader(body);
+    if (reader.name() !== "name") continue;
+    while (reader.pos < body.length) {
+      const subsection = body[reader.pos++];
+      const end = reader.u32() + reader.pos;
+      if (subsection === 1) {
+        for (let i = reader.u32(); i > 0; i--) {
+          const index = reader.u32();
+          names.set(index, reader.name());
+        }
+      }
+      reader.pos = end;
+    }
+  }
+  return names;
 }
