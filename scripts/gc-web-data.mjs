@@ -14,15 +14,17 @@
 // How: the functions a page can run are those reachable from the exports, the start function and
 // the function table (all of it), through the calls and function addresses in their bodies; the
 // data objects it can read are those whose address a live function, a live data object (vtables,
-// string slices in statics) or a global holds. A function that is only `unreachable` in FILE (snipped)
-// holds nothing. The objects left are zeroed, not removed, so every address stays valid.
-// Anything this reasoning does not cover fails the build: a relocation of a kind it does not
-// know, data that differs between LINKED and FILE, a missing symbol table. Where it cannot
+// string slices in statics) or a global holds. A function that is only `unreachable` in FILE
+// (snipped) holds nothing, and an address that live code only passes to one (a panic's message
+// and `Location`) is not read. The objects left are zeroed, not removed, so every address stays
+// valid. Anything this reasoning does not cover fails the build: a relocation of a kind it does
+// not know, data that differs between LINKED and FILE, a missing symbol table. Where it cannot
 // tell, it keeps: a function of LINKED whose name does not map to exactly one function of FILE
-// keeps its references, and a reference past the end of its object keeps what it points at too.
+// keeps its references, a function it cannot decode reads what it holds, and a reference past
+// the end of its object keeps what it points at too.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { activeData, assemble, functionNames, importedFunctions, Reader, sections } from "./wasm-bytes.mjs";
+import { activeData, assemble, functionNames, importedFunctions, Reader, sections, SYMBOL, symbolTable } from "./wasm-bytes.mjs";
 
 const [linkedPath, file] = process.argv.slice(2);
 if (!linkedPath || !file) {
@@ -33,10 +35,9 @@ const fail = (message) => {
   throw new Error(`gc-web-data: ${message}`);
 };
 
-// Symbol kinds and flags, relocation types: LLVM's BinaryFormat/WasmRelocs.def and the tool
+// Symbol flags and relocation types: LLVM's BinaryFormat/WasmRelocs.def and the tool
 // conventions' Linking.md.
-const SYMBOL = { FUNCTION: 0, DATA: 1, GLOBAL: 2, SECTION: 3, TAG: 4, TABLE: 5 };
-const UNDEFINED = 0x10, EXPORTED = 0x20, EXPLICIT_NAME = 0x40, NO_STRIP = 0x80;
+const UNDEFINED = 0x10, EXPORTED = 0x20, NO_STRIP = 0x80;
 const TO_FUNCTION = new Set([0, 1, 2, 12, 18, 19, 24, 26]); // function index, table index (LEB, I32, REL, 64-bit)
 const TO_DATA = new Set([3, 4, 5, 11, 14, 15, 16, 17, 23]); // memory address (LEB, SLEB, I32, REL, 64-bit, LOCREL)
 const NO_EDGE = new Set([6, 7, 10, 13, 20]); // type, global, tag, table number
@@ -44,7 +45,6 @@ const HAS_ADDEND = new Set([3, 4, 5, 8, 9, 11, 14, 15, 16, 17, 21, 22, 23, 25]);
 
 const linked = readFileSync(linkedPath);
 const linkedSections = sections(linked, linkedPath);
-const custom = (list, name) => list.filter((s) => s.id === 0 && new Reader(s.body).name() === name);
 const customBody = (s) => {
   const reader = new Reader(s.body);
   reader.name();
@@ -66,42 +66,13 @@ function functions(list, path) {
 }
 
 // ---- LINKED: symbols, relocations, roots ---------------------------------------------------
-const linking = custom(linkedSections, "linking")[0] ?? fail(`${linkedPath} has no linking section: link it with --emit-relocs (crates/web/build.rs)`);
 const linkedFunctions = functions(linkedSections, linkedPath);
 const linkedData = activeData(linkedSections, linkedPath);
 
-const symbols = [];
-{
-  const reader = customBody(linking);
-  if (reader.u32() !== 2) fail(`${linkedPath}: linking section version is not 2`);
-  while (reader.pos < linking.body.length) {
-    const type = linking.body[reader.pos++];
-    const end = reader.u32() + reader.pos;
-    if (type === 8) {
-      for (let i = reader.u32(); i > 0; i--) {
-        const kind = linking.body[reader.pos++];
-        const flags = reader.u32();
-        const symbol = { kind, flags };
-        if (kind === SYMBOL.DATA) {
-          symbol.name = reader.name();
-          if (!(flags & UNDEFINED)) {
-            const segment = linkedData.segments[reader.u32()] ?? fail(`${linkedPath}: data symbol ${symbol.name} is in no data segment`);
-            symbol.address = segment.address + reader.u32();
-            symbol.size = reader.u32();
-          }
-        } else if (kind === SYMBOL.SECTION) {
-          symbol.index = reader.u32();
-        } else if (kind === SYMBOL.FUNCTION || kind === SYMBOL.GLOBAL || kind === SYMBOL.TAG || kind === SYMBOL.TABLE) {
-          symbol.index = reader.u32();
-          if (!(flags & UNDEFINED) || flags & EXPLICIT_NAME) symbol.name = reader.name();
-        } else {
-          fail(`${linkedPath}: symbol of unknown kind ${kind}`);
-        }
-        symbols.push(symbol);
-      }
-    }
-    reader.pos = end;
-  }
+const symbols = symbolTable(linkedSections, linkedPath);
+for (const symbol of symbols.filter((s) => s.kind === SYMBOL.DATA && s.segment !== undefined)) {
+  const segment = linkedData.segments[symbol.segment] ?? fail(`${linkedPath}: data symbol ${symbol.name} is in no data segment`);
+  symbol.address = segment.address + symbol.offset;
 }
 const dataSymbols = symbols.filter((s) => s.kind === SYMBOL.DATA && s.address !== undefined);
 if (dataSymbols.length === 0) fail(`${linkedPath}: the symbol table has no data symbols`);
@@ -214,23 +185,122 @@ function visitFunction(index) {
   for (const r of fromFunction.get(index) ?? []) if (!onlyPassedToTrap(r)) follow(r);
 }
 /**
- * Whether a reference is an `i32.const` whose value can only reach a call that traps: only
- * `i32.const`, `local.get` and `global.get` (which push, and read no memory) between it and a call
- * of a function that is only `unreachable` in FILE. That is how a live function passes a panic its
- * message and `Location` (`i32.const msg; i32.const len; i32.const loc; call panic`): the panic is
- * snipped, so nothing reads them.
+ * Whether a reference is an `i32.const` whose value only ever reaches a call that traps. Between
+ * it and a call only `i32.const`, `local.get` and `global.get` (which push one value each, and
+ * read no memory): then the value is the call's argument. The callee traps if it is only
+ * `unreachable` in FILE; a callee that only passes that parameter on, the same way, to such a
+ * call (a `#[track_caller]` function such as `RefCell::borrow_mut` with its `Location`) does not
+ * read it either. That is how live code hands a panic its message and `Location`, which nothing
+ * reads once the panic is snipped. A function this cannot decode reads everything.
  */
 function onlyPassedToTrap(r) {
-  const code = linkedFunctions.code.body;
-  if (r.type !== 4 || code[r.offset - 1] !== 0x41) return false;
-  const reader = new Reader(code, r.offset);
-  reader.s32();
-  for (;;) {
-    const op = code[reader.pos++];
-    if (op === 0x41) reader.s32();
-    else if (op === 0x20 || op === 0x23) reader.u32();
-    else return op === 0x10 && holdsNothing(reader.u32());
+  if (r.type !== 4) return false;
+  const { caller, at } = instructionAt(r.offset - 1);
+  const instructions = decode(caller);
+  const i = instructions?.findIndex((ins) => ins.pos === at) ?? -1;
+  return i >= 0 && instructions[i].op === 0x41 && reachesOnlyTraps(instructions, i);
+}
+/** Whether the value that instruction `i` pushes is an argument of a call that never reads it. */
+function reachesOnlyTraps(instructions, i) {
+  let after = 0;
+  for (i++; PUSH_ONE.has(instructions[i].op); i++) after++;
+  if (instructions[i].op !== 0x10) return false;
+  const callee = instructions[i].immediate;
+  if (holdsNothing(callee)) return true;
+  const params = paramCount(callee);
+  return callee >= linkedFunctions.imported && after < params && paramOnlyPassedToTrap(callee, params - 1 - after);
+}
+const PUSH_ONE = new Set([0x41, 0x20, 0x23]); // i32.const, local.get, global.get
+const onlyToTrap = new Map();
+function paramOnlyPassedToTrap(index, param) {
+  const key = `${index}:${param}`;
+  if (!onlyToTrap.has(key)) {
+    onlyToTrap.set(key, false); // a cycle proves nothing
+    const instructions = decode(index);
+    onlyToTrap.set(key, !!instructions && instructions.every((ins, i) => ins.op !== 0x20 || ins.immediate !== param || reachesOnlyTraps(instructions, i)));
   }
+  return onlyToTrap.get(key);
+}
+/** The function of LINKED whose body holds code offset `at`. */
+function instructionAt(at) {
+  const { bodies, imported } = linkedFunctions;
+  let low = 0, high = bodies.length - 1;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (bodies[mid].start <= at) low = mid;
+    else high = mid - 1;
+  }
+  return { caller: imported + low, at };
+}
+/** Parameter counts of LINKED's own functions (type and function sections). */
+const paramCounts = (() => {
+  const types = [];
+  const typeSection = new Reader(one(linkedSections, 1, linkedPath).body);
+  for (let i = typeSection.u32(); i > 0; i--) {
+    if (typeSection.bytes[typeSection.pos++] !== 0x60) fail(`${linkedPath} has a type that is not a function type`);
+    const params = typeSection.u32();
+    typeSection.pos += params; // one byte per value type
+    const results = typeSection.u32();
+    typeSection.pos += results;
+    types.push(params);
+  }
+  const functionSection = new Reader(one(linkedSections, 3, linkedPath).body);
+  const counts = [];
+  for (let i = functionSection.u32(); i > 0; i--) counts.push(types[functionSection.u32()]);
+  return counts;
+})();
+const paramCount = (index) => paramCounts[index - linkedFunctions.imported];
+
+/**
+ * The instructions of a function of LINKED: `{ op, pos, immediate }` (`immediate`: that of
+ * `local.get` and `call`), or undefined for an instruction outside the MVP, bulk memory,
+ * reference types, sign extension and saturating conversions (what Rust's wasm32 target emits),
+ * or a body that does not decode to its last byte.
+ */
+const decoded = new Map();
+function decode(index) {
+  if (!decoded.has(index)) decoded.set(index, decodeBody(linkedFunctions.bodies[index - linkedFunctions.imported]));
+  return decoded.get(index);
+}
+function decodeBody({ start, end }) {
+  const code = linkedFunctions.code.body;
+  const reader = new Reader(code, start);
+  for (let i = reader.u32(); i > 0; i--) (reader.u32(), reader.pos++); // locals: count, type
+  const skipLeb = () => {
+    while (code[reader.pos++] & 0x80);
+  };
+  const instructions = [];
+  let depth = 1;
+  while (reader.pos < end) {
+    const pos = reader.pos;
+    const op = code[reader.pos++];
+    let immediate;
+    if (op === 0x02 || op === 0x03 || op === 0x04) (skipLeb(), depth++); // block type: one byte, or a type index
+    else if (op === 0x0b) depth--;
+    else if (op === 0x0c || op === 0x0d || (op >= 0x21 && op <= 0x26) || op === 0xd2 || op === 0xd0 || op === 0x3f || op === 0x40) skipLeb();
+    else if (op === 0x10 || op === 0x20) immediate = reader.u32();
+    else if (op === 0x0e) for (let n = reader.u32() + 1; n > 0; n--) skipLeb();
+    else if (op === 0x11) (skipLeb(), skipLeb());
+    else if (op === 0x1c) {
+      const types = reader.u32();
+      reader.pos += types;
+    }
+    else if (op >= 0x28 && op <= 0x3e) (skipLeb(), skipLeb()); // memarg: alignment, offset
+    else if (op === 0x41 || op === 0x42) skipLeb();
+    else if (op === 0x43) reader.pos += 4;
+    else if (op === 0x44) reader.pos += 8;
+    else if (op === 0xfc) {
+      const sub = reader.u32();
+      if (sub > 17) return undefined;
+      const immediates = [0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 2, 1, 2, 1, 1, 1][sub];
+      for (let n = immediates; n > 0; n--) skipLeb();
+    } else if (!(op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b || op === 0xd1 || (op >= 0x45 && op <= 0xc4))) {
+      return undefined;
+    }
+    instructions.push({ op, pos, immediate });
+    if (depth === 0) break;
+  }
+  return depth === 0 && reader.pos === end ? instructions : undefined;
 }
 function visitData(symbol) {
   for (const r of fromData) if (symbol.address <= r.address && r.address < symbol.address + symbol.size) follow(r);

@@ -149,3 +149,45 @@ export function functionNames(list) {
   }
   return names;
 }
+
+/** Symbol kinds in a linking section (the tool conventions' Linking.md). */
+export const SYMBOL = { FUNCTION: 0, DATA: 1, GLOBAL: 2, SECTION: 3, TAG: 4, TABLE: 5 };
+
+/**
+ * The symbol table of a module linked with wasm-ld's --emit-relocs (its `linking` section):
+ * `{ kind, flags, name, index }`, and for a defined data symbol `{ segment, offset, size }`
+ * (a data segment's index, and where in it). Throws when the module has none.
+ */
+export function symbolTable(list, path) {
+  const UNDEFINED = 0x10, EXPLICIT_NAME = 0x40;
+  const linking = list.find((s) => s.id === 0 && new Reader(s.body).name() === "linking");
+  if (!linking) throw new Error(`${path} has no linking section: link it with --emit-relocs (crates/web/build.rs)`);
+  const { body } = linking;
+  const reader = new Reader(body);
+  reader.name();
+  if (reader.u32() !== 2) throw new Error(`${path}: linking section version is not 2`);
+  const symbols = [];
+  while (reader.pos < body.length) {
+    const type = body[reader.pos++];
+    const end = reader.u32() + reader.pos;
+    if (type === 8) {
+      for (let i = reader.u32(); i > 0; i--) {
+        const symbol = { kind: body[reader.pos++], flags: reader.u32() };
+        if (symbol.kind === SYMBOL.DATA) {
+          symbol.name = reader.name();
+          if (!(symbol.flags & UNDEFINED)) [symbol.segment, symbol.offset, symbol.size] = [reader.u32(), reader.u32(), reader.u32()];
+        } else if (symbol.kind === SYMBOL.SECTION) {
+          symbol.index = reader.u32();
+        } else if (Object.values(SYMBOL).includes(symbol.kind)) {
+          symbol.index = reader.u32();
+          if (!(symbol.flags & UNDEFINED) || symbol.flags & EXPLICIT_NAME) symbol.name = reader.name();
+        } else {
+          throw new Error(`${path}: symbol of unknown kind ${symbol.kind}`);
+        }
+        symbols.push(symbol);
+      }
+    }
+    reader.pos = end;
+  }
+  return symbols;
+}
