@@ -2,8 +2,8 @@
 // reads. Checked on the package as scripts/build-web.sh left it (crates/web/pkg, after wasm-opt)
 // against the linker's output it was made from (target/wasm32-unknown-unknown/web/mailconnect.wasm,
 // the same build): at the same memory addresses, every string literal of crates/web and
-// crates/core that the linker kept (error messages, edge fields, storage keys) is still there
-// byte for byte, the rest of the data is unchanged or zero, and core's panic and formatting data
+// crates/core that the linker kept as a data object (error messages, edge fields, storage keys)
+// is still there byte for byte, the rest of the data is unchanged or zero, and core's panic and formatting data
 // is gone. Builds nothing.
 //
 //   node --test tests/web-import/data.test.mjs
@@ -11,10 +11,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { activeData, sections, SYMBOL, symbolTable } from '../../scripts/wasm-bytes.mjs';
 
 const REPO = new URL('../../', import.meta.url).pathname;
-const LINKED = `${REPO}${process.env.CARGO_TARGET_DIR ?? 'target'}/wasm32-unknown-unknown/web/mailconnect.wasm`;
+const LINKED = resolve(REPO, process.env.CARGO_TARGET_DIR ?? 'target', 'wasm32-unknown-unknown/web/mailconnect.wasm');
 const PACKAGE = `${REPO}crates/web/pkg/mailconnect_bg.wasm`;
 
 /**
