@@ -418,8 +418,12 @@ function wire(extensions) {
     card.querySelector(".disconnect").addEventListener("click", () => ext.disconnect());
   }
   setInterval(() => extensions.forEach((e) => e.renderLifetime()), 1000);
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") extensions.forEach((e) => e.sync());
+  document.addEventListener("visibilitychange", async () => {
+    if (document.visibilityState !== "visible") return;
+    await Promise.all(extensions.map((e) => e.sync()));
+    // How many of these re-reads have finished, so that a test can wait for one.
+    const app = document.getElementById("app");
+    app.dataset.synced = String(Number(app.dataset.synced ?? 0) + 1);
   });
 }
 

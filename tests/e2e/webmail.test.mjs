@@ -13,7 +13,6 @@ import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO, startStack } from '../support/stack.mjs';
 import { BROWSER, inSession, launchBrowser, waitForUrl } from '../support/browsers.mjs';
 import { signIn } from '../support/chromium.mjs';
@@ -45,6 +44,16 @@ async function connectViaPopup(page, id = 'teams') {
     throw new Error(`connected, but the sign-in window stayed open (${shows}): ${err.message}`);
   }
 }
+
+/**
+ * In the page: the module's marker of this origin's open sign-in window (`mailconnect:busy:…` in
+ * localStorage, "{expiresMs} {serial}", renewed by the module's polls of the window) when there
+ * is one and it no longer reads `seen`; false otherwise.
+ */
+const busyMarkerOtherThan = (seen) => {
+  const marker = Object.keys(localStorage).filter((k) => k.startsWith('mailconnect:busy:')).map((k) => localStorage.getItem(k)).join();
+  return marker !== seen && marker;
+};
 
 async function lifetimeSeconds(page, id = 'teams') {
   return Number(await page.attribute(`${card(id)} .lifetime`, 'data-seconds'));
@@ -90,7 +99,11 @@ async function startAttacker() {
 describe(`demo webmail end to end in ${BROWSER}`, () => {
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    [stack, browser, attacker] = await Promise.all([startStack({ https: true, accessTokenTtl: 3600 }), launchBrowser({ insecureCerts: true }), startAttacker()]);
+    // Whatever started is kept for after() to stop, even when another part failed to start.
+    const started = await Promise.allSettled([startStack({ https: true, accessTokenTtl: 3600 }), launchBrowser({ insecureCerts: true }), startAttacker()]);
+    [stack, browser, attacker] = started.map((s) => s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
   });
 
   after(async () => {
@@ -166,9 +179,9 @@ describe(`demo webmail end to end in ${BROWSER}`, () => {
         await connectViaPopup(a);
         const b = await openApp(session);
         await b.waitFor(`${card()}[data-state="connected"]`);
-        // Both tabs now share the newest token; wait until it is inside the module's margin.
-        await b.waitUntil((sel) => Number(document.querySelector(sel)?.dataset.seconds) < 59, `${card()} .lifetime`);
-        await sleep(1000);
+        // Both tabs now share the newest token (tab B's, sent to A); wait until it is inside the
+        // module's 60 s margin. The lifetime shown is rounded: 59 means less than 59.5 s.
+        await b.waitUntil((sel) => Number(document.querySelector(sel)?.dataset.seconds) <= 59, `${card()} .lifetime`);
 
         stack.oauth.reset();
         stack.oauth.setMode({ accessTokenTtl: 65 });
@@ -223,10 +236,16 @@ describe(`demo webmail end to end in ${BROWSER}`, () => {
 
       const second = await page.clickForPopup(`${card()} .switch`);
       await second.waitFor('#accept');
+      const marker = await page.evaluate(busyMarkerOtherThan, '');
+      assert.ok(marker, 'the module marks a sign-in window open');
       // The person looks at the tab again (the demo then re-reads the edge session) mid-sign-in.
+      const synced = Number(await page.attribute('#app', 'data-synced') ?? 0);
       await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
-      await sleep(600); // let the module see the window on the provider's origin first
+      await page.waitUntil((n) => Number(document.getElementById('app').dataset.synced) > n, synced);
       assert.equal(await page.attribute(card(), 'data-state'), 'connecting');
+      // The module tells a closed window from one that COOP severed by having seen it on the
+      // provider's origin: the window is closed only after a poll of the module saw it there.
+      await page.waitUntil(busyMarkerOtherThan, marker);
       await second.close();
       await page.waitFor(`${card()} .error[data-code="popup_closed"]`);
       assert.equal(await page.attribute(card(), 'data-state'), 'disconnected');
@@ -290,6 +309,37 @@ describe(`demo webmail end to end in ${BROWSER}`, () => {
     });
   });
 
+  test("Zoom signs in through its own callback page, /callback-zoom, not the Microsoft connectors' /callback", TEST, async () => {
+    stack.oauth.reset();
+    const zoomCallback = `${stack.url}/callback-zoom`;
+    assert.deepEqual(stack.connectors.zoom.redirect_uris, [zoomCallback]);
+    assert.ok(!stack.connectors.teams.redirect_uris.includes(zoomCallback));
+    await inSession(browser, async (session) => {
+      const page = await openApp(session);
+      // The callback page itself, at Zoom's address: no redirect (the code would travel on), not cached.
+      const served = await page.evaluate(() => fetch('/callback-zoom').then(async (r) => ({ status: r.status, url: r.url, cache: r.headers.get('cache-control'), page: (await r.text()).includes('handleCallback') })));
+      assert.deepEqual(served, { status: 200, url: zoomCallback, cache: 'no-store', page: true });
+
+      // The demo has no Zoom extension: the test's own button connects it with the module, in a click.
+      await page.evaluate(async () => {
+        const { default: init, Connector } = await import('/pkg/mailconnect.js');
+        await init();
+        const zoom = await Connector.load({ edge: `${location.origin}/oauth`, connector: 'zoom' });
+        const button = Object.assign(document.createElement('button'), { id: 'connect-zoom', textContent: 'Connect Zoom' });
+        button.addEventListener('click', () => zoom.connect().then(() => { button.dataset.outcome = 'connected'; }, (err) => { button.dataset.outcome = err.code; }));
+        document.body.append(button);
+      });
+      const popup = await page.clickForPopup('#connect-zoom');
+      await signIn(popup);
+      await page.waitFor('#connect-zoom[data-outcome]');
+      assert.equal(await page.attribute('#connect-zoom', 'data-outcome'), 'connected');
+      await popup.waitClosed();
+      assert.equal(stack.oauth.lastAuthorization().redirect_uri, zoomCallback);
+      const redemption = stack.oauth.requests().find((r) => r.grant_type === 'authorization_code');
+      assert.deepEqual([redemption.client_id, redemption.auth_method, redemption.status], [stack.connectors.zoom.client_id, 'client_secret_basic', 200]);
+    });
+  });
+
   test('9. another site cannot use the session cookie (CORS/CSRF), and its forged postMessage is ignored', TEST, async () => {
     stack.oauth.reset();
     await inSession(browser, async (session) => {
@@ -344,11 +394,16 @@ describe(`demo webmail end to end in ${BROWSER}`, () => {
       await popup.waitFor('#signin');
       // The real state, so only the origin check can stop the forgery.
       const { state } = stack.oauth.lastAuthorization();
+      await victim.evaluate(() => window.addEventListener('message', ({ data }) => {
+        if (data === 'probe') document.documentElement.dataset.probed = 'true';
+      }));
       await opener.evaluate(({ state: s, issuer }) => {
         const params = `code=forged-code&state=${encodeURIComponent(s)}&iss=${encodeURIComponent(issuer)}`;
         window.app.postMessage({ type: 'mailconnect:callback', state: s, params }, '*');
+        // Messages from one window arrive in order: once the probe is in, the forgery was handled.
+        window.app.postMessage('probe', '*');
       }, { state, issuer: stack.oauth.issuer });
-      await sleep(1000);
+      await victim.waitFor('html[data-probed="true"]');
       assert.equal(await victim.attribute(card(), 'data-state'), 'connecting', 'the forged message neither connected nor failed the sign-in');
       assert.equal(stack.oauth.counters().token.total, 0, 'no code was redeemed');
 

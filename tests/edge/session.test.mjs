@@ -82,6 +82,7 @@ describe('session lifetime and storage', () => {
   test('an idle session expires: 401 session_expired, the cookie is cleared, and its alarm deletes its storage', async () => {
     const { session } = await edge.connect('outlook-mail');
     assert.equal((await edge.call('/oauth/connectors/outlook-mail/refresh', { session })).status, 200);
+    // Waits out the 3 s idle lifetime, with room for the alarm to run.
     await sleep(5000);
     // The alarm fired at the idle deadline, before any request could find the session expired.
     assert.ok(!(await persistedBytes(edge.persistDir)).includes('grant:outlook-mail'), 'the alarm deleted the grant');
@@ -93,6 +94,7 @@ describe('session lifetime and storage', () => {
 
   test('connecting again after expiry starts a new session that works', async () => {
     const { session } = await edge.connect('teams');
+    // Waits out the 3 s idle lifetime.
     await sleep(4000);
     const again = await edge.connect('teams', { session });
     assert.equal(again.status, 200);

@@ -144,6 +144,7 @@ describe('user binding', () => {
     test('a ticket replayed after its expiry is refused as expired', async () => {
       const ticket = newKey.mint(ADA, { claims: { exp: now() + 2 } });
       assert.equal((await edge.bind(ticket)).status, 200);
+      // Waits out the ticket's 2 s lifetime.
       await sleep(3000);
       const replayed = await edge.bind(ticket);
       assert.deepEqual([replayed.status, replayed.body.error], [401, 'invalid_ticket']);

@@ -4,7 +4,7 @@
 // Run: node --test tests/edge/
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../support/until.mjs';
 import { REDIRECT_URI, startEdge, upstreamCalls } from './harness.mjs';
 
 // The stand-in server is Entra-shaped: it knows Graph's scopes, not Zoom's, and gives a refresh
@@ -87,7 +87,7 @@ describe('Zoom connector with strict refresh-token rotation', () => {
     assert.deepEqual([timedOut.status, timedOut.body.error, timedOut.body.action, timedOut.body.retryable], [504, 'upstream_timeout', 'retry', true]);
     // The edge hung up before the provider read the request, so the provider rotated nothing;
     // waiting for it to give up on the request rules out a race with the retry.
-    for (let i = 0; i < 100 && edge.oauth.requests().length === 0; i++) await sleep(100);
+    await until(() => edge.oauth.requests().length > 0, 'answer from the provider to the timed-out request');
     assert.deepEqual(edge.oauth.requests().map((r) => r.status), [400]);
     edge.oauth.setMode({ slow: 0 });
     const retried = await refresh(session);

@@ -103,6 +103,8 @@
 //                          and revocation request 503 temporarily_unavailable (AADSTS90033);
 //                          `down: "reset"` drops the connection; `slow: ms` delays every token and
 //                          revocation request. Requests answered so still count.
+//   (method only)          how many token and revocation requests `slow` is holding now, so a
+//                          test can act while one is in flight     -- server.held()
 //   POST /_test/revoke     revokes every grant: refresh tokens then fail with invalid_grant 70008
 //                                                         -- server.revokeAll()
 // `server.verifyAccessToken(token, audience)` (a method only) checks a token as a resource server
@@ -192,6 +194,8 @@ export async function startOAuthServer(options = {}) {
     accessTokenTtl: options.accessTokenTtl ?? 60,
   };
   const mode = { ...startMode };
+  // Token and revocation requests that `slow` is holding right now.
+  let held = 0;
   const bookkeeping = createBookkeeping();
   const store = new Map();
 
@@ -250,7 +254,10 @@ export async function startOAuthServer(options = {}) {
         }, () => {});
         return sendJson(res, 503, { error: 'temporarily_unavailable', ...traced(90033, 'A transient error has occurred. Please try again.') });
       }
-      if (mode.slow > 0) await sleep(mode.slow);
+      if (mode.slow > 0) {
+        held += 1;
+        await sleep(mode.slow).finally(() => { held -= 1; });
+      }
     }
     let search = query;
     if (rest === '/oauth2/v2.0/authorize' && req.method === 'GET') {
@@ -293,6 +300,7 @@ export async function startOAuthServer(options = {}) {
       return api.mode();
     },
     mode: () => ({ ...mode }),
+    held: () => held,
     setMode(changes) {
       for (const [key, value] of Object.entries(changes)) {
         const valid = {

@@ -316,6 +316,7 @@ describe('local Entra-like OAuth server', () => {
     server.setMode({ accessTokenTtl: 1 });
     try {
       const { access_token: shortLived } = await connect(server);
+      // Waits out the token's 1 s lifetime.
       await new Promise((r) => setTimeout(r, 1100));
       const expired = await fetch(server.graphUrl, { headers: { authorization: `Bearer ${shortLived}` } });
       assert.equal(expired.status, 401);

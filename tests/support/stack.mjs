@@ -23,8 +23,10 @@
 //                 https://outlook.office365.com/.default); its API key is made at start
 //                 (`stack.appApiKey`, printed by the dev runner)
 //   zoom          provider "zoom" with the OAuth server as its base URL (Zoom's /oauth/authorize and
-//                 /oauth/token paths), client secret (HTTP Basic); Zoom's strict refresh-token
-//                 rotation with option `rotation: 'strict'` or the OAuth server's POST /_test/mode
+//                 /oauth/token paths), client secret (HTTP Basic), its own redirect URI
+//                 (/callback-zoom; the Microsoft connectors share /callback); Zoom's strict
+//                 refresh-token rotation with option `rotation: 'strict'` or the OAuth server's
+//                 POST /_test/mode
 // Only the authority differs from production: it is the local OAuth server. Its metadata (oidc-
 // provider's) advertises authorization_response_iss_parameter_supported, so the Microsoft
 // connectors say so too: a redirect without `iss` is refused, as for any provider that sends it.
@@ -154,10 +156,14 @@ export async function startStack(options = {}) {
   const backend = options.users ? await startDemoBackend({ origin, tls: tlsFiles }) : undefined;
   await stackConfig(configSource, config, backend && await demoAssets(join(dir, 'www'), backend.url));
 
+  // One redirect URI per provider (README, "One redirect URI per connector"): Zoom's callback page
+  // is the same page under its own path (www/_redirects).
+  const callback = `${origin}/callback`;
+  const zoomCallback = `${origin}/callback-zoom`;
   const cert = generateCertificateKey();
   const oauth = await startOAuthServer({
     port: options.oauthPort ?? 0,
-    redirectUris: [`${origin}/callback`],
+    redirectUris: [callback, zoomCallback],
     accessTokenTtl: options.accessTokenTtl ?? 90,
     rotation: options.rotation,
     certificate: cert,
@@ -165,14 +171,14 @@ export async function startStack(options = {}) {
     log: options.log,
   });
   const connectors = {
-    ...devConnectors(oauth, cert, `${origin}/callback`),
+    ...devConnectors(oauth, cert, callback),
     zoom: {
       provider: 'zoom',
       authority: oauth.url,
       client_id: oauth.clients.secret.id,
       // The OAuth server knows Graph's scopes, not Zoom's, and gives a refresh token only for offline_access.
       scope: 'User.Read offline_access',
-      redirect_uris: [`${origin}/callback`],
+      redirect_uris: [zoomCallback],
     },
     'smtp-relay': {
       provider: 'microsoft',
