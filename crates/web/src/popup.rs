@@ -10,10 +10,12 @@
 //! With Cross-Origin-Opener-Policy on the app (or on the provider's page) the browser severs the
 //! popup as soon as it shows the provider: `popup.closed` reads true although the window is open,
 //! and the callback page has no opener. A severed handle looks exactly like a closed one, so the
-//! watcher tells them apart by history: a window seen open on another origin and then closed was
-//! closed by the user (`popup_closed`); one that reads as closed without ever having been seen
-//! there was severed, and the watcher waits on the channel until the timeout. Calling connect()
-//! again replaces such a sign-in, so a user who closes a severed window is never stuck.
+//! watcher tells them apart by history: a window seen open on another origin for [`AWAY_MS`] and
+//! then closed was closed by the user (`popup_closed`); one that reads as closed without having
+//! been seen there that long was severed, and the watcher waits on the channel until the timeout.
+//! The time matters: a browser severs the handle a moment after the provider's page commits, and
+//! meanwhile the handle reads as open on another origin. Calling connect() again replaces such a
+//! sign-in, so a user who closes a severed window is never stuck.
 //!
 //! While a popup is open, `localStorage["mailconnect:busy:{key}"] = "{expiresMs} {serial}"` tells
 //! the origin's other tabs (`interaction_in_progress`); it is renewed while the popup is open and
@@ -35,6 +37,9 @@ pub(crate) const ACK: &str = "mailconnect:ack";
 const POLL_MS: i32 = 250;
 /// Lifetime of the cross-tab busy marker, renewed while the popup is open.
 const BUSY_TTL_MS: f64 = 5_000.0;
+/// How long the window must read as open on another origin to count as seen at the provider:
+/// longer than a COOP sever takes to reach this page, even on a loaded machine.
+const AWAY_MS: f64 = 1_000.0;
 
 /// A sign-in of this tab waiting for its popup.
 struct Pending {
@@ -134,6 +139,8 @@ struct Watch {
     resolve: Function,
     reject: Function,
     channel: BroadcastChannel,
+    /// Since when the window reads as open on another origin (0: it does not).
+    away_since: f64,
     seen_away: bool,
     closed_once: bool,
     severed: bool,
@@ -237,6 +244,7 @@ where
         resolve,
         reject,
         channel,
+        away_since: 0.0,
         seen_away: false,
         closed_once: false,
         severed: false,
@@ -264,7 +272,13 @@ fn poll(shared: &Shared) {
             return;
         }
         if !is_closed(&w.popup) {
-            w.seen_away |= !readable(&w.popup);
+            if readable(&w.popup) {
+                w.away_since = 0.0;
+            } else if w.away_since == 0.0 {
+                w.away_since = now();
+            } else {
+                w.seen_away |= now() - w.away_since >= AWAY_MS;
+            }
             if now() - w.renewed > BUSY_TTL_MS / 4.0 {
                 write_busy(&w.key, w.serial);
                 w.renewed = now();

@@ -437,10 +437,26 @@ async fn closing_the_popup_at_the_provider_rejects_popup_closed() {
     let opener = install_open("open");
     let teams = load("pop4").await;
     let connected = connect(&teams, r#"{"mode":"popup"}"#);
-    JsFuture::from(sleep(600)).await.unwrap();
+    JsFuture::from(sleep(1600)).await.unwrap();
     assert_eq!(wait(is_pending(&connected)).await, true, "open at the provider: still waiting");
     Reflect::set(&opener.popup(), &"closed".into(), &true.into()).unwrap();
     assert_error(&rejection(&connected).await, "popup_closed", "interaction");
+}
+
+#[wasm_bindgen_test]
+async fn popup_severed_a_moment_after_showing_the_provider_keeps_waiting_for_the_channel() {
+    let _edge = edge("pop4s");
+    let opener = install_open("open");
+    let teams = load("pop4s").await;
+    let connected = connect(&teams, r#"{"mode":"popup"}"#);
+    // Polls see the window on the provider's origin for less than a second, then COOP severs it.
+    JsFuture::from(sleep(600)).await.unwrap();
+    Reflect::set(&opener.popup(), &"closed".into(), &true.into()).unwrap();
+    JsFuture::from(sleep(800)).await.unwrap();
+    assert_eq!(wait(is_pending(&connected)).await, true, "severed on its way to the provider, not closed by the user");
+    let state = param(&opened_url(&opener), "state").unwrap();
+    broadcast(&channel(&state), &callback_message(&state, &format!("?code=code-4s&state={state}")));
+    assert_eq!(get(&wait(connected).await, "connected"), true);
 }
 
 #[wasm_bindgen_test]
