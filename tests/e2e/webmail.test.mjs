@@ -244,8 +244,10 @@ describe(`demo webmail end to end in ${BROWSER}`, () => {
       await page.waitUntil((n) => Number(document.getElementById('app').dataset.synced) > n, synced);
       assert.equal(await page.attribute(card(), 'data-state'), 'connecting');
       // The module tells a closed window from one that COOP severed by having seen it on the
-      // provider's origin: the window is closed only after a poll of the module saw it there.
+      // provider's origin for a second: the window is closed only after the module renewed its
+      // busy marker twice (at least 1.25 s apart) while the window showed the provider.
       await page.waitUntil(busyMarkerOtherThan, marker);
+      await page.waitUntil(busyMarkerOtherThan, await page.evaluate(busyMarkerOtherThan, ''));
       await second.close();
       await page.waitFor(`${card()} .error[data-code="popup_closed"]`);
       assert.equal(await page.attribute(card(), 'data-state'), 'disconnected');
