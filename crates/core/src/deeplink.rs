@@ -66,7 +66,7 @@ impl MessageLink {
         let id = id.strip_prefix('<').and_then(|i| i.strip_suffix('>')).unwrap_or(id);
         let ok = id.len() <= 998
             && id.split_once('@').is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
-            && id.chars().all(|c| c.is_ascii_graphic() && !"<>".contains(c));
+            && id.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
         ok.then(|| MessageLink::MessageId(id.to_owned())).ok_or(CoreError::InvalidMessageLink)
     }
 

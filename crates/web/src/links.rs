@@ -152,7 +152,7 @@ pub(crate) fn parse_mailto(input: &str) -> Result<JsValue> {
 pub(crate) fn register_mailto_handler(template: &str) -> Result<()> {
     let here = origin();
     let url = web_sys::Url::new_with_base(template, &window().location().href().unwrap_or_default()).ok();
-    let Some(url) = url.filter(|u| u.origin() == here && template.contains("%s")) else {
+    let Some(url) = url.filter(|u| u.origin() == here && template.as_bytes().windows(2).any(|w| w == b"%s")) else {
         return Err(misconfigured(&concat(&["invalid mailto: handler \"", template, "\": use a URL of ", &here, " with %s where the link goes"])));
     };
     let navigator = window().navigator();
