@@ -86,6 +86,11 @@ describe('mailto: links (RFC 6068)', () => {
     assert.deepEqual(parseMailto(url), compose({ to: ['a@x.example', 'b@x.example', 'c@x.example'], bcc: ['d@x.example', 'e@x.example'], subject: '1+1=2 (100%)' }));
   });
 
+  test('a run of escapes that is UTF-8 is decoded, one that is not stays as written', () => {
+    const url = 'mailto:ren%C3%A9@x.example?subject=caf%C3%A9%20cr%C3%A8me&body=%FF%20x%C3';
+    assert.deepEqual(parseMailto(url), compose({ to: ['rené@x.example'], subject: 'café crème', body: '%FF%20x%C3' }));
+  });
+
   test('anything but a mailto: URL is invalid_mailto', () => {
     for (const url of ['https://mail.example.com/', 'mid:a@b', 'javascript:alert(1)', '']) thrown(() => parseMailto(url), 'invalid_mailto');
   });

@@ -103,9 +103,11 @@ fn unescape(s: &str) -> String {
             out.push_str(&s[i..i + next]);
             i += next;
         } else {
-            match String::from_utf8(run) {
-                Ok(text) => out.push_str(&text),
-                Err(_) => out.push_str(&s[start..i]),
+            // The run is UTF-8 when its first chunk has no invalid bytes (`utf8_chunks`, which
+            // core's form decoding links anyway, instead of a second validator, `from_utf8`).
+            match run.utf8_chunks().next().filter(|chunk| chunk.invalid().is_empty()) {
+                Some(chunk) => out.push_str(chunk.valid()),
+                None => out.push_str(&s[start..i]),
             }
         }
     }
