@@ -56,8 +56,14 @@ describe('message link arguments', () => {
     assert.deepEqual(parseMessageLink('http://[::1]:8787/?mid=a@b', 'http://[::1]:8787/'), { messageId: 'a@b' });
   });
 
+  test('UIDs given as digits read as the numbers parseMessageLink reads (leading zeros too)', () => {
+    const url = messageLinkUrl({ folder: 'INBOX', uidvalidity: 1, uid: 7 }, BASE);
+    assert.equal(messageLinkUrl({ folder: 'INBOX', uidvalidity: '1', uid: '0000000000000000000007' }, BASE), url);
+    assert.deepEqual(parseMessageLink(url.replace('uid=7', 'uid=0000000000000000000007'), BASE), { folder: 'INBOX', uidvalidity: 1, uid: 7 });
+  });
+
   test('building a link that is not one is a configuration error, not a URL', () => {
-    for (const link of [{ folder: 'INBOX', uidvalidity: 1, uid: 0 }, { folder: '', uidvalidity: 1, uid: 1 }, { folder: 'INBOX', uidvalidity: 1.5, uid: 1 }, { messageId: 'nobody' }, {}, null]) {
+    for (const link of [{ folder: 'INBOX', uidvalidity: 1, uid: 0 }, { folder: '', uidvalidity: 1, uid: 1 }, { folder: 'INBOX', uidvalidity: 1.5, uid: 1 }, { folder: 'INBOX', uidvalidity: '+1', uid: 1 }, { folder: 'INBOX', uidvalidity: 1, uid: '4294967296' }, { messageId: 'nobody' }, {}, null]) {
       thrown(() => messageLinkUrl(link, BASE), 'configuration_error');
     }
   });

@@ -7,7 +7,7 @@
 //! A message link is parsed into its parts and rebuilt under the configured base, so whatever
 //! came in, what goes out is a URL of the webmail.
 
-use crate::encoding::{decimal, form_parse, form_serialize, join};
+use crate::encoding::{decimal, form_parse, form_serialize, join, parse_decimal};
 use crate::error::CoreError;
 use crate::prelude::*;
 use crate::provider::Endpoint;
@@ -106,7 +106,7 @@ impl MessageLink {
             (Some(mid), None, None, None) => Self::message_id(mid),
             (None, Some(folder), Some(validity), Some(uid)) => {
                 // Digits only: `u32::from_str` would also take a sign, which no link writer puts there.
-                let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u32>().ok()).flatten().ok_or(CoreError::InvalidMessageLink);
+                let number = |s: &str| parse_decimal(s).and_then(|n| u32::try_from(n).ok()).ok_or(CoreError::InvalidMessageLink);
                 Self::uid(folder, number(validity)?, number(uid)?)
             }
             _ => Err(CoreError::InvalidMessageLink),

@@ -8,7 +8,7 @@ use crate::browser::{get, is_plain, object, origin, window};
 use crate::error::{concat, core_error, fail, misconfigured, Code, Result};
 use crate::prelude::*;
 use js_sys::Array;
-use mailconnect_core::encoding::form_parse;
+use mailconnect_core::encoding::{form_parse, parse_decimal};
 use mailconnect_core::{CoreError, Endpoint, MessageLink};
 use wasm_bindgen::prelude::*;
 
@@ -47,7 +47,7 @@ fn number(value: &JsValue) -> Option<u32> {
     match value.as_f64() {
         Some(n) if (1.0..=u32::MAX as f64).contains(&n) && (n as u32) as f64 == n => Some(n as u32),
         Some(_) => None,
-        None => crate::browser::parse_digits(&value.as_string()?).and_then(|n| u32::try_from(n).ok()),
+        None => parse_decimal(&value.as_string()?).and_then(|n| u32::try_from(n).ok()),
     }
 }
 
