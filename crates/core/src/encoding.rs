@@ -121,14 +121,12 @@ pub fn form_serialize<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -
 /// Parses a query string or fragment (without its leading `?`/`#`) into decoded pairs.
 /// Invalid percent escapes are kept literally, as browsers do.
 pub fn form_parse(input: &str) -> Vec<(String, String)> {
-    input
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(k), form_decode(v))
-        })
-        .collect()
+    let mut pairs = Vec::new();
+    for pair in input.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((form_decode(k), form_decode(v)));
+    }
+    pairs
 }
 
 fn form_decode(input: &str) -> String {
