@@ -188,7 +188,7 @@ impl Callback {
     /// Parses a query (`?…`) or fragment (`#…`), with or without the leading character.
     /// Returns `None` when it carries neither `code`, `error` nor `state`: not a callback at all.
     pub fn parse(params: &str) -> Option<Self> {
-        let params = params.strip_prefix(['?', '#']).unwrap_or(params);
+        let params = params.strip_prefix('?').or_else(|| params.strip_prefix('#')).unwrap_or(params);
         let mut cb = Callback::default();
         for (k, v) in form_parse(params) {
             let slot = match k.as_str() {

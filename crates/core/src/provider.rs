@@ -27,8 +27,7 @@ impl Endpoint {
         let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1");
         let ok = (scheme == "https" || (scheme == "http" && loopback))
             && !host.is_empty()
-            && url.bytes().all(|b| b.is_ascii_graphic())
-            && !url.contains(['?', '#', '@', '\\']);
+            && url.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'@' | b'\\'));
         if ok {
             Ok(Endpoint(url.to_owned()))
         } else {
