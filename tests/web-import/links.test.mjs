@@ -56,8 +56,14 @@ describe('message link arguments', () => {
     assert.deepEqual(parseMessageLink('http://[::1]:8787/?mid=a@b', 'http://[::1]:8787/'), { messageId: 'a@b' });
   });
 
+  test('UIDs given as digits read as the numbers parseMessageLink reads (leading zeros too)', () => {
+    const url = messageLinkUrl({ folder: 'INBOX', uidvalidity: 1, uid: 7 }, BASE);
+    assert.equal(messageLinkUrl({ folder: 'INBOX', uidvalidity: '1', uid: '0000000000000000000007' }, BASE), url);
+    assert.deepEqual(parseMessageLink(url.replace('uid=7', 'uid=0000000000000000000007'), BASE), { folder: 'INBOX', uidvalidity: 1, uid: 7 });
+  });
+
   test('building a link that is not one is a configuration error, not a URL', () => {
-    for (const link of [{ folder: 'INBOX', uidvalidity: 1, uid: 0 }, { folder: '', uidvalidity: 1, uid: 1 }, { folder: 'INBOX', uidvalidity: 1.5, uid: 1 }, { messageId: 'nobody' }, {}, null]) {
+    for (const link of [{ folder: 'INBOX', uidvalidity: 1, uid: 0 }, { folder: '', uidvalidity: 1, uid: 1 }, { folder: 'INBOX', uidvalidity: 1.5, uid: 1 }, { folder: 'INBOX', uidvalidity: '+1', uid: 1 }, { folder: 'INBOX', uidvalidity: 1, uid: '4294967296' }, { messageId: 'nobody' }, {}, null]) {
       thrown(() => messageLinkUrl(link, BASE), 'configuration_error');
     }
   });
@@ -84,6 +90,11 @@ describe('mailto: links (RFC 6068)', () => {
   test('several recipients, + kept literally, a broken escape kept, other headers dropped', () => {
     const url = 'MAILTO:a@x.example,%20b@x.example?to=c@x.example&bcc=d@x.example,e@x.example&subject=1+1%3D2%20(100%)&from=ceo@x.example&X-Mailer=evil';
     assert.deepEqual(parseMailto(url), compose({ to: ['a@x.example', 'b@x.example', 'c@x.example'], bcc: ['d@x.example', 'e@x.example'], subject: '1+1=2 (100%)' }));
+  });
+
+  test('a run of escapes that is UTF-8 is decoded, one that is not stays as written', () => {
+    const url = 'mailto:ren%C3%A9@x.example?subject=caf%C3%A9%20cr%C3%A8me&body=%FF%20x%C3';
+    assert.deepEqual(parseMailto(url), compose({ to: ['rené@x.example'], subject: 'café crème', body: '%FF%20x%C3' }));
   });
 
   test('anything but a mailto: URL is invalid_mailto', () => {

@@ -61,37 +61,44 @@ pub struct AuthorizationRequest<'a> {
     scope: &'a str,
     state: &'a State,
     challenge: String,
-    extra: Vec<(&'static str, &'a str)>,
+    prompt: Option<Prompt>,
+    login_hint: Option<&'a str>,
+    domain_hint: Option<&'a str>,
 }
 
 impl<'a> AuthorizationRequest<'a> {
     /// The required parts. `authorize_url` may carry a query of its own.
     pub fn new(authorize_url: &'a str, client_id: &'a str, redirect_uri: &'a str, scope: &'a str, state: &'a State, verifier: &PkceVerifier) -> Self {
-        AuthorizationRequest { authorize_url, client_id, redirect_uri, scope, state, challenge: verifier.challenge(), extra: Vec::new() }
-    }
-
-    fn with(mut self, key: &'static str, value: &'a str) -> Self {
-        self.extra.retain(|(k, _)| *k != key);
-        self.extra.push((key, value));
-        self
+        AuthorizationRequest {
+            authorize_url,
+            client_id,
+            redirect_uri,
+            scope,
+            state,
+            challenge: verifier.challenge(),
+            prompt: None,
+            login_hint: None,
+            domain_hint: None,
+        }
     }
 
     /// `prompt`.
     pub fn with_prompt(self, prompt: Prompt) -> Self {
-        self.with("prompt", prompt.as_str())
+        AuthorizationRequest { prompt: Some(prompt), ..self }
     }
 
     /// `login_hint`: prefills the account.
     pub fn with_login_hint(self, hint: &'a str) -> Self {
-        self.with("login_hint", hint)
+        AuthorizationRequest { login_hint: Some(hint), ..self }
     }
 
     /// `domain_hint`: skips home-realm discovery (e.g. `contoso.com`, `consumers`).
     pub fn with_domain_hint(self, hint: &'a str) -> Self {
-        self.with("domain_hint", hint)
+        AuthorizationRequest { domain_hint: Some(hint), ..self }
     }
 
-    /// The URL to open in the popup or the page.
+    /// The URL to open in the popup or the page: the required parameters, then those set of
+    /// `prompt`, `login_hint` and `domain_hint`, in that order.
     pub fn url(&self) -> String {
         let mut url = String::from(self.authorize_url);
         url.push(if url.contains('?') { '&' } else { '?' });
@@ -104,7 +111,9 @@ impl<'a> AuthorizationRequest<'a> {
             ("code_challenge", self.challenge.as_str()),
             ("code_challenge_method", "S256"),
         ]));
-        for (k, v) in &self.extra {
+        let optional = [("prompt", self.prompt.map(Prompt::as_str)), ("login_hint", self.login_hint), ("domain_hint", self.domain_hint)];
+        for (k, v) in optional {
+            let Some(v) = v else { continue };
             url.push('&');
             url.push_str(k);
             url.push('=');
@@ -157,7 +166,12 @@ impl Expected<'_> {
 
 /// Simple string comparison (RFC 9207 §2.4), with a GUID in place of [`TENANT_ID_PLACEHOLDER`].
 fn issuer_matches(expected: &str, got: &str) -> bool {
-    match expected.split_once(TENANT_ID_PLACEHOLDER) {
+    // By byte windows, not `split_once(TENANT_ID_PLACEHOLDER)`: a substring search links std's
+    // Two-Way searcher into the browser module.
+    let placeholder = TENANT_ID_PLACEHOLDER.as_bytes();
+    let at = expected.as_bytes().windows(placeholder.len()).position(|w| w == placeholder);
+    let split = at.and_then(|i| expected.split_at_checked(i)).and_then(|(before, rest)| Some((before, rest.strip_prefix(TENANT_ID_PLACEHOLDER)?)));
+    match split {
         Some((before, after)) => got.strip_prefix(before).and_then(|rest| rest.strip_suffix(after)).is_some_and(is_guid),
         None => got == expected,
     }
@@ -174,7 +188,7 @@ impl Callback {
     /// Parses a query (`?…`) or fragment (`#…`), with or without the leading character.
     /// Returns `None` when it carries neither `code`, `error` nor `state`: not a callback at all.
     pub fn parse(params: &str) -> Option<Self> {
-        let params = params.strip_prefix(['?', '#']).unwrap_or(params);
+        let params = params.strip_prefix('?').or_else(|| params.strip_prefix('#')).unwrap_or(params);
         let mut cb = Callback::default();
         for (k, v) in form_parse(params) {
             let slot = match k.as_str() {
@@ -297,6 +311,17 @@ mod tests {
             .url();
         assert!(url.starts_with("http://127.0.0.1:9/auth?tenant=x&response_type=code"));
         assert!(url.ends_with("&prompt=none"));
+    }
+
+    #[test]
+    fn authorize_url_puts_the_optional_parameters_in_one_order_whatever_the_setters_order() {
+        let state = State::new("s");
+        let url = AuthorizationRequest::new("https://a/auth", "c", "r", "s", &state, &verifier())
+            .with_domain_hint("contoso.com")
+            .with_login_hint("ann@contoso.com")
+            .with_prompt(Prompt::Consent)
+            .url();
+        assert!(url.ends_with("&code_challenge_method=S256&prompt=consent&login_hint=ann%40contoso.com&domain_hint=contoso.com"), "{url}");
     }
 
     #[test]

@@ -96,15 +96,26 @@ pub mod route {
         /// The route's URL below the API's `base` URL, for connector `id` where the path has one.
         /// Connector ids are `a-z`, `0-9` and `-`, which need no escaping.
         pub fn url(self, base: &str, id: &str) -> String {
-            let mut url = String::from(base.trim_end_matches('/'));
-            url.push_str(&self.path.replacen(":id", id, 1));
-            url
+            self.fill(base, &[("id", id)])
         }
 
         /// The URL of a `users` route for `account`'s connector `id`. An [`AccountId`](super::AccountId)
         /// needs no escaping in a path.
         pub fn user_url(self, base: &str, account: &super::AccountId, id: &str) -> String {
-            self.url(base, id).replacen(":account", account.as_str(), 1)
+            self.fill(base, &[("account", account.as_str()), ("id", id)])
+        }
+
+        /// The path below `base` with each `:name` segment replaced by its value in `params`. By
+        /// segment, not `replacen(":id", …)`: a substring search links std's Two-Way searcher into
+        /// the browser module.
+        fn fill(self, base: &str, params: &[(&str, &str)]) -> String {
+            let mut url = String::from(base.trim_end_matches('/'));
+            for segment in self.path.split('/').skip(1) {
+                let param = segment.strip_prefix(':').and_then(|name| params.iter().find(|(key, _)| *key == name));
+                url.push('/');
+                url.push_str(param.map_or(segment, |(_, value)| value));
+            }
+            url
         }
     }
 }

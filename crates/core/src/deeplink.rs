@@ -7,7 +7,7 @@
 //! A message link is parsed into its parts and rebuilt under the configured base, so whatever
 //! came in, what goes out is a URL of the webmail.
 
-use crate::encoding::{decimal, form_parse, form_serialize, join};
+use crate::encoding::{decimal, form_parse, form_serialize, join, parse_decimal};
 use crate::error::CoreError;
 use crate::prelude::*;
 use crate::provider::Endpoint;
@@ -66,7 +66,7 @@ impl MessageLink {
         let id = id.strip_prefix('<').and_then(|i| i.strip_suffix('>')).unwrap_or(id);
         let ok = id.len() <= 998
             && id.split_once('@').is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
-            && id.chars().all(|c| c.is_ascii_graphic() && !"<>".contains(c));
+            && id.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
         ok.then(|| MessageLink::MessageId(id.to_owned())).ok_or(CoreError::InvalidMessageLink)
     }
 
@@ -106,7 +106,7 @@ impl MessageLink {
             (Some(mid), None, None, None) => Self::message_id(mid),
             (None, Some(folder), Some(validity), Some(uid)) => {
                 // Digits only: `u32::from_str` would also take a sign, which no link writer puts there.
-                let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u32>().ok()).flatten().ok_or(CoreError::InvalidMessageLink);
+                let number = |s: &str| parse_decimal(s).and_then(|n| u32::try_from(n).ok()).ok_or(CoreError::InvalidMessageLink);
                 Self::uid(folder, number(validity)?, number(uid)?)
             }
             _ => Err(CoreError::InvalidMessageLink),

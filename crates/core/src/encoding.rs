@@ -66,8 +66,18 @@ pub fn decimal(mut n: u64) -> String {
             break;
         }
     }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
+    // Chars, not `String::from_utf8`: its validation is more code than the digits need.
+    digits.iter().rev().map(|&d| char::from(d)).collect()
+}
+
+/// A number written in digits only, as [`decimal`] writes it (no sign, no exponent, any leading
+/// zeros); `None` for anything else or above `u64::MAX`. Not `str::parse`, which also takes a `+`
+/// and costs the browser module more.
+pub fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| if b.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(b - b'0')) } else { None })
 }
 
 /// `a` then `b`, in a new string (`format!` would link the formatting code, as for [`decimal`]).
@@ -111,14 +121,12 @@ pub fn form_serialize<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -
 /// Parses a query string or fragment (without its leading `?`/`#`) into decoded pairs.
 /// Invalid percent escapes are kept literally, as browsers do.
 pub fn form_parse(input: &str) -> Vec<(String, String)> {
-    input
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(k), form_decode(v))
-        })
-        .collect()
+    let mut pairs = Vec::new();
+    for pair in input.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((form_decode(k), form_decode(v)));
+    }
+    pairs
 }
 
 fn form_decode(input: &str) -> String {
@@ -178,10 +186,25 @@ mod tests {
         assert_eq!(join("mid:", "a@b"), "mid:a@b");
     }
 
+    #[test]
+    fn parse_decimal_takes_digits_only_up_to_u64_max() {
+        assert_eq!(parse_decimal("0"), Some(0));
+        assert_eq!(parse_decimal("000000000000000000000042"), Some(42), "leading zeros, as str::parse takes them");
+        assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
+        for bad in ["", "+1", "-1", "1e3", " 1", "1.0", "18446744073709551616", "١"] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn decimal_is_display(n in any::<u64>()) {
             prop_assert_eq!(decimal(n), n.to_string());
+        }
+
+        #[test]
+        fn parse_decimal_reads_what_decimal_writes(n in any::<u64>()) {
+            prop_assert_eq!(parse_decimal(&decimal(n)), Some(n));
         }
     }
 

@@ -1,6 +1,7 @@
 //! OAuth errors (RFC 6749 §4.1.2.1 and §5.2), Entra's AADSTS codes, and the [`Action`] a user
 //! interface can take for each. Classification looks at codes only, never at description text.
 
+use crate::encoding::parse_decimal;
 use crate::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -267,7 +268,7 @@ fn leading_aadsts(description: &str) -> Option<u32> {
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     // `get`, not indexing: the same slice, without a panic path (whose message formatting would
     // cost the browser module ~5 KB).
-    rest.get(..digits)?.parse().ok()
+    parse_decimal(rest.get(..digits)?).and_then(|n| u32::try_from(n).ok())
 }
 
 /// Errors of the core crate.

@@ -16,7 +16,9 @@ impl Endpoint {
     /// Validates a URL.
     pub fn parse(url: &str) -> Result<Self, CoreError> {
         let bad = || CoreError::InvalidUrl(url.to_owned());
-        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+        // `:` then `//`, not `split_once("://")`: a substring search links std's Two-Way searcher
+        // into the browser module. The same split for every scheme accepted below.
+        let (scheme, rest) = url.split_once(':').and_then(|(scheme, rest)| Some((scheme, rest.strip_prefix("//")?))).ok_or_else(bad)?;
         let host_port = rest.split('/').next().unwrap_or_default();
         let host = match host_port.strip_prefix('[') {
             Some(v6) => v6.split(']').next().unwrap_or_default(),
@@ -25,8 +27,7 @@ impl Endpoint {
         let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1");
         let ok = (scheme == "https" || (scheme == "http" && loopback))
             && !host.is_empty()
-            && url.bytes().all(|b| b.is_ascii_graphic())
-            && !url.contains(['?', '#', '@', '\\']);
+            && url.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'@' | b'\\'));
         if ok {
             Ok(Endpoint(url.to_owned()))
         } else {

@@ -116,14 +116,6 @@ pub(crate) fn origin_of(url: &str) -> Option<String> {
     web_sys::Url::new(url).ok().map(|u| u.origin())
 }
 
-/// Digits only, as the module writes numbers into storage (no sign, no exponent).
-pub(crate) fn parse_digits(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(s.bytes().fold(0, |n, b| n * 10 + u64::from(b - b'0')))
-}
-
 /// The `Promise` of `future`. Boxed, so every export shares one instantiation of the executor's
 /// glue instead of one per future type.
 pub(crate) fn promise(future: impl Future<Output = Result<JsValue>> + 'static) -> Promise {

@@ -202,8 +202,16 @@ fn uint(v: &JsValue) -> Option<u64> {
     v.as_f64().filter(|n| *n >= 0.0 && *n <= 9_007_199_254_740_991.0 && (*n as u64) as f64 == *n).map(|n| n as u64)
 }
 
+/// A plain loop: `collect` into `Option<Vec<T>>` costs an adapter per `T`.
 fn list<T>(v: &JsValue, read: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {
-    Array::is_array(v).then(|| Array::from(v).iter().map(|item| read(&item)).collect()).flatten()
+    if !Array::is_array(v) {
+        return None;
+    }
+    let mut items = Vec::new();
+    for item in Array::from(v).iter() {
+        items.push(read(&item)?);
+    }
+    Some(items)
 }
 
 fn plain(v: &JsValue) -> Option<&JsValue> {

@@ -8,7 +8,7 @@ use crate::browser::{get, is_plain, object, origin, window};
 use crate::error::{concat, core_error, fail, misconfigured, Code, Result};
 use crate::prelude::*;
 use js_sys::Array;
-use mailconnect_core::encoding::form_parse;
+use mailconnect_core::encoding::{form_parse, parse_decimal};
 use mailconnect_core::{CoreError, Endpoint, MessageLink};
 use wasm_bindgen::prelude::*;
 
@@ -47,7 +47,7 @@ fn number(value: &JsValue) -> Option<u32> {
     match value.as_f64() {
         Some(n) if (1.0..=u32::MAX as f64).contains(&n) && (n as u32) as f64 == n => Some(n as u32),
         Some(_) => None,
-        None => crate::browser::parse_digits(&value.as_string()?).and_then(|n| u32::try_from(n).ok()),
+        None => parse_decimal(&value.as_string()?).and_then(|n| u32::try_from(n).ok()),
     }
 }
 
@@ -103,9 +103,11 @@ fn unescape(s: &str) -> String {
             out.push_str(&s[i..i + next]);
             i += next;
         } else {
-            match String::from_utf8(run) {
-                Ok(text) => out.push_str(&text),
-                Err(_) => out.push_str(&s[start..i]),
+            // The run is UTF-8 when its first chunk has no invalid bytes (`utf8_chunks`, which
+            // core's form decoding links anyway, instead of a second validator, `from_utf8`).
+            match run.utf8_chunks().next().filter(|chunk| chunk.invalid().is_empty()) {
+                Some(chunk) => out.push_str(chunk.valid()),
+                None => out.push_str(&s[start..i]),
             }
         }
     }
@@ -152,7 +154,7 @@ pub(crate) fn parse_mailto(input: &str) -> Result<JsValue> {
 pub(crate) fn register_mailto_handler(template: &str) -> Result<()> {
     let here = origin();
     let url = web_sys::Url::new_with_base(template, &window().location().href().unwrap_or_default()).ok();
-    let Some(url) = url.filter(|u| u.origin() == here && template.contains("%s")) else {
+    let Some(url) = url.filter(|u| u.origin() == here && template.as_bytes().windows(2).any(|w| w == b"%s")) else {
         return Err(misconfigured(&concat(&["invalid mailto: handler \"", template, "\": use a URL of ", &here, " with %s where the link goes"])));
     };
     let navigator = window().navigator();

@@ -21,13 +21,14 @@
 //! the origin's other tabs (`interaction_in_progress`); it is renewed while the popup is open and
 //! expires [`BUSY_TTL_MS`] after its tab stops, so it never wedges.
 
-use crate::browser::{call, deferred, delay, get, is_plain, local_storage, now, object, origin, parse_digits, window, Local};
+use crate::browser::{call, deferred, delay, get, is_plain, local_storage, now, object, origin, window, Local};
 use crate::error::{concat, decimal, fail, Code, Result};
 use crate::prelude::*;
 use alloc::rc::Rc;
 use core::cell::{Cell, RefCell};
 use core::future::Future;
 use js_sys::{Function, Promise};
+use mailconnect_core::encoding::parse_decimal;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, MessageEvent, Window};
@@ -103,7 +104,7 @@ pub(crate) fn reuse(key: &str) -> Option<Promise> {
 /// nothing blocks.
 pub(crate) fn busy_elsewhere(key: &str) -> bool {
     let marker = local_storage().and_then(|s| s.get_item(&busy_key(key)).ok().flatten()).unwrap_or_default();
-    let expires = marker.split(' ').next().and_then(parse_digits);
+    let expires = marker.split(' ').next().and_then(parse_decimal);
     expires.is_some_and(|at| at as f64 > now())
 }
 

@@ -73,11 +73,16 @@ fn live(json: &str) -> Option<PendingRedirect> {
 
 /// Drops expired and unreadable entries left by abandoned sign-ins.
 fn sweep(session: &Storage) {
-    let length = session.length().unwrap_or(0);
-    let keys: Vec<String> = (0..length).filter_map(|i| session.key(i).ok().flatten()).filter(|k| k.starts_with(PREFIX)).collect();
-    for key in keys {
+    // Removed after the loop: removing shifts the indices. A plain loop: iterator adapters are
+    // more code here.
+    let mut stale = Vec::new();
+    for i in 0..session.length().unwrap_or(0) {
+        let Some(key) = session.key(i).ok().flatten().filter(|k| k.starts_with(PREFIX)) else { continue };
         if session.get_item(&key).ok().flatten().and_then(|json| live(&json)).is_none() {
-            let _ = session.remove_item(&key);
+            stale.push(key);
         }
+    }
+    for key in stale {
+        let _ = session.remove_item(&key);
     }
 }
