@@ -24,6 +24,8 @@ optimize() { # out-dir
 }
 
 build() { # target out-dir
+  # wasm-pack leaves files of an earlier build in place (an old snippets/ folder would ship).
+  rm -rf "crates/web/$2"
   wasm-pack --log-level warn build --mode no-install --profile web --no-opt --no-gitignore --target "$1" --out-dir "$2" --out-name mailconnect crates/web --no-default-features --features abort-on-panic
   optimize "$2"
   # wasm-bindgen's glue names (`__wbg_…_<hash>`) shortened in the wasm and its JS alike.
