@@ -18,7 +18,7 @@ import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 // it just above its measured size (with issues 14 and 15, and the dead data zeroed), so that any
 // growth fails and is seen.
 // For comparison: oidc-client-ts 3.5 is 18.1 KB, @azure/msal-browser 5.29 is 76.8 KB.
-const BUDGET_GZIP = 56 * 1024; // bytes
+const BUDGET_GZIP = 54 * 1024; // bytes
 const REPO = new URL("../", import.meta.url).pathname;
 const PKG = `${REPO}crates/web/pkg/`;
 const OPT_IN = new Set(["meetings.js", "meetings.d.ts"]);
