@@ -6,7 +6,7 @@
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +33,7 @@ export async function localCertificate(dir) {
   const paths = { caPath: join(tls, 'ca.pem'), keyPath: join(tls, 'key.pem'), certPath: join(tls, 'cert.pem') };
   if (!(await stillValid(paths.certPath)) || !(await stillValid(paths.caPath))) {
     // Made in a folder of its own and moved in whole, so a reader never sees half of it.
+    await mkdir(dir, { recursive: true });
     const work = await mkdtemp(join(dir, 'tls-'));
     const at = (name) => join(work, name);
     const keepCa = await stillValid(paths.caPath) && existsSync(join(tls, 'ca.key'));
