@@ -207,6 +207,19 @@ describe("the mailconnect package in a browser", () => {
 
   const lastOutcome = (page) => page.evaluate(() => window.outcomes.at(-1));
 
+  /**
+   * Waits until the module has seen its popup at the provider for over a second (what it needs to
+   * tell a window the user closed from one COOP severed): it renews its busy marker at most every
+   * 1.25 s while the window is open, so two renewals after the provider's page loaded.
+   */
+  const seenAtProvider = async (page) => {
+    const markerOtherThan = (seen) => {
+      const marker = Object.keys(localStorage).filter((k) => k.startsWith("mailconnect:busy:")).map((k) => localStorage.getItem(k)).join();
+      return marker !== seen && marker;
+    };
+    for (let renewals = 0; renewals < 2; renewals++) await page.waitForFunction(markerOtherThan, await page.evaluate(markerOtherThan, ""));
+  };
+
   test("plain <script type=module> imports the exports, and an unreachable edge is a typed error", async () => {
     const page = await context.newPage();
     await page.goto(`${origin}/plain.html`);
@@ -295,7 +308,7 @@ describe("the mailconnect package in a browser", () => {
     await fresh();
     const page = await openApp();
     const popup = await clickConnect(page);
-    await page.waitForTimeout(600);
+    await seenAtProvider(page);
     await popup.close();
     await page.waitForFunction(async () => (await window.outcomes.at(-1)) !== undefined);
     const outcome = await lastOutcome(page);
@@ -310,7 +323,6 @@ describe("the mailconnect package in a browser", () => {
     state.coop = true;
     const page = await openApp();
     const first = await clickConnect(page);
-    await page.waitForTimeout(600);
     await first.close();
     const second = await clickConnect(page);
     const [abandoned] = await page.evaluate(() => Promise.all(window.outcomes.slice(0, 1)));
