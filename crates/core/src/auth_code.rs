@@ -8,7 +8,7 @@
 //! Only then does it yield the code or the provider's error.
 
 use crate::contract::ADMIN_CONSENT_STATE;
-use crate::encoding::{form_encode, form_parse, form_serialize};
+use crate::encoding::{find, form_encode, form_parse, form_serialize};
 use crate::error::{CoreError, OAuthError};
 use crate::pkce::PkceVerifier;
 use crate::prelude::*;
@@ -166,11 +166,7 @@ impl Expected<'_> {
 
 /// Simple string comparison (RFC 9207 §2.4), with a GUID in place of [`TENANT_ID_PLACEHOLDER`].
 fn issuer_matches(expected: &str, got: &str) -> bool {
-    // By byte windows, not `split_once(TENANT_ID_PLACEHOLDER)`: a substring search links std's
-    // Two-Way searcher into the browser module.
-    let placeholder = TENANT_ID_PLACEHOLDER.as_bytes();
-    let at = expected.as_bytes().windows(placeholder.len()).position(|w| w == placeholder);
-    let split = at.and_then(|i| expected.split_at_checked(i)).and_then(|(before, rest)| Some((before, rest.strip_prefix(TENANT_ID_PLACEHOLDER)?)));
+    let split = find(expected, TENANT_ID_PLACEHOLDER).and_then(|i| Some((expected.get(..i)?, expected.get(i + TENANT_ID_PLACEHOLDER.len()..)?)));
     match split {
         Some((before, after)) => got.strip_prefix(before).and_then(|rest| rest.strip_suffix(after)).is_some_and(is_guid),
         None => got == expected,

@@ -80,6 +80,15 @@ pub fn parse_decimal(s: &str) -> Option<u64> {
     s.bytes().try_fold(0u64, |n, b| if b.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(b - b'0')) } else { None })
 }
 
+/// Where `needle` first occurs in `text`. By byte windows, not `str::find`: a substring search
+/// links std's Two-Way searcher into the browser module.
+pub fn find(text: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    text.as_bytes().windows(needle.len()).position(|w| w == needle.as_bytes())
+}
+
 /// `a` then `b`, in a new string (`format!` would link the formatting code, as for [`decimal`]).
 pub fn join(a: &str, b: &str) -> String {
     let mut out = String::with_capacity(a.len() + b.len());
@@ -196,7 +205,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn find_gives_the_first_occurrence() {
+        assert_eq!(find("a%sb%s", "%s"), Some(1));
+        assert_eq!(find("{tenantid}", "{tenantid}"), Some(0));
+        assert_eq!(find("%", "%s"), None);
+    }
+
     proptest! {
+        #[test]
+        fn find_is_str_find(text in "[ab%s]{0,12}", needle in "[ab%s]{0,3}") {
+            prop_assert_eq!(find(&text, &needle), text.find(needle.as_str()));
+        }
+
         #[test]
         fn decimal_is_display(n in any::<u64>()) {
             prop_assert_eq!(decimal(n), n.to_string());

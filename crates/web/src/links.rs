@@ -8,7 +8,7 @@ use crate::browser::{get, is_plain, object, origin, window};
 use crate::error::{concat, core_error, fail, misconfigured, Code, Result};
 use crate::prelude::*;
 use js_sys::Array;
-use mailconnect_core::encoding::{form_parse, parse_decimal};
+use mailconnect_core::encoding::{find, form_parse, parse_decimal};
 use mailconnect_core::{CoreError, Endpoint, MessageLink};
 use wasm_bindgen::prelude::*;
 
@@ -154,7 +154,7 @@ pub(crate) fn parse_mailto(input: &str) -> Result<JsValue> {
 pub(crate) fn register_mailto_handler(template: &str) -> Result<()> {
     let here = origin();
     let url = web_sys::Url::new_with_base(template, &window().location().href().unwrap_or_default()).ok();
-    let Some(url) = url.filter(|u| u.origin() == here && template.as_bytes().windows(2).any(|w| w == b"%s")) else {
+    let Some(url) = url.filter(|u| u.origin() == here && find(template, "%s").is_some()) else {
         return Err(misconfigured(&concat(&["invalid mailto: handler \"", template, "\": use a URL of ", &here, " with %s where the link goes"])));
     };
     let navigator = window().navigator();
