@@ -24,7 +24,7 @@
 // the end of its object keeps what it points at too.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { activeData, assemble, functionNames, importedFunctions, Reader, sections, SYMBOL, symbolTable } from "./wasm-bytes.mjs";
+import { activeData, assemble, functionBodies, functionNames, Reader, sections, SYMBOL, symbolTable, TRAP_BODY } from "./wasm-bytes.mjs";
 
 const [linkedPath, file] = process.argv.slice(2);
 if (!linkedPath || !file) {
@@ -52,21 +52,8 @@ const customBody = (s) => {
 };
 const one = (list, id, path) => list.find((s) => s.id === id) ?? fail(`${path} has no section ${id}`);
 
-/** Imported functions (function indices count them first), and the code section's body spans. */
-function functions(list, path) {
-  const code = one(list, 10, path);
-  const reader = new Reader(code.body);
-  const bodies = [];
-  for (let i = reader.u32(); i > 0; i--) {
-    const size = reader.u32();
-    bodies.push({ start: reader.pos, end: reader.pos + size });
-    reader.pos += size;
-  }
-  return { imported: importedFunctions(list, path), code, bodies };
-}
-
 // ---- LINKED: symbols, relocations, roots ---------------------------------------------------
-const linkedFunctions = functions(linkedSections, linkedPath);
+const linkedFunctions = functionBodies(linkedSections, linkedPath);
 const linkedData = activeData(linkedSections, linkedPath);
 
 const symbols = symbolTable(linkedSections, linkedPath);
@@ -127,13 +114,13 @@ const fromData = relocations(11).map((r) => {
 // one-to-one maps to nothing, and its function keeps its references.
 const fileWasm = readFileSync(file);
 const fileSections = sections(fileWasm, file);
-const fileFunctions = functions(fileSections, file);
+const fileFunctions = functionBodies(fileSections, file);
 const fileNames = functionNames(fileSections);
 const emptyInFile = new Map(); // name -> is its only function `unreachable`
 for (const [i, { start, end }] of fileFunctions.bodies.entries()) {
   const name = fileNames.get(fileFunctions.imported + i)?.replace(/\[\d+\]$/, "");
   if (name === undefined) continue;
-  const empty = end - start === 3 && fileFunctions.code.body.subarray(start, end).equals(Buffer.from([0x00, 0x00, 0x0b]));
+  const empty = fileFunctions.code.body.subarray(start, end).equals(TRAP_BODY);
   emptyInFile.set(name, emptyInFile.has(name) ? false : empty);
 }
 if (emptyInFile.size === 0) fail(`${file} has no function names: run this before wasm-opt`);

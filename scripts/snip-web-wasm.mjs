@@ -15,7 +15,7 @@
 //   `write!`) can call. The script fails if the module links it (or std's panic handler, which
 //   calls it): then they are live.
 import { readFileSync, writeFileSync } from "node:fs";
-import { assemble, functionNames, importedFunctions, leb, Reader, sections } from "./wasm-bytes.mjs";
+import { assemble, functionBodies, functionNames, leb, sections, TRAP_BODY } from "./wasm-bytes.mjs";
 
 const file = process.argv[2];
 if (!file) {
@@ -34,7 +34,7 @@ const FORMATTING_ENGINE = /fmt::write|write_fmt|fmt::format|^std(\[[0-9a-f]+\])?
 const wasm = readFileSync(file);
 const list = sections(wasm, file);
 
-const imported = importedFunctions(list, file);
+const { code, bodies, imported } = functionBodies(list, file);
 const names = functionNames(list);
 const linked = [...names.values()];
 if (linked.length === 0 || linked.some((n) => /^_(ZN|R)/.test(n))) {
@@ -44,23 +44,17 @@ if (linked.some((n) => FORMATTING_ENGINE.test(n))) {
   throw new Error(`${file} links Rust's formatting (format!, to_string, write!, or std's panic handler): its fmt methods are live, so nothing can be snipped`);
 }
 
-const code = list.find((s) => s.id === 10);
-const reader = new Reader(code.body);
-const count = reader.u32();
-const bodies = [leb(count)];
+const rewritten = [leb(bodies.length)];
 let snipped = 0;
-for (let i = 0; i < count; i++) {
-  const size = reader.u32();
+for (const [i, { start, end }] of bodies.entries()) {
   const name = names.get(imported + i) ?? "";
   if (ALWAYS_PANICS.test(name) || FORMATTING.test(name)) {
-    // No locals, `unreachable`, `end`.
-    bodies.push(leb(3), Buffer.from([0x00, 0x00, 0x0b]));
+    rewritten.push(leb(TRAP_BODY.length), TRAP_BODY);
     snipped++;
   } else {
-    bodies.push(leb(size), code.body.subarray(reader.pos, reader.pos + size));
+    rewritten.push(leb(end - start), code.body.subarray(start, end));
   }
-  reader.pos += size;
 }
-code.body = Buffer.concat(bodies);
+code.body = Buffer.concat(rewritten);
 writeFileSync(file, assemble(wasm, list));
 console.log(`snip-web-wasm: ${snipped} panic and formatting functions in ${file}`);

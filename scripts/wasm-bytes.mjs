@@ -129,6 +129,26 @@ export function importedFunctions(list, path) {
   return imported;
 }
 
+/**
+ * The code section and where each function's body is in it: `{ code, bodies, imported }`, each
+ * body `{ start, end }` in `code.body`; the body at `i` is function `imported + i`.
+ */
+export function functionBodies(list, path) {
+  const code = list.find((s) => s.id === 10);
+  if (!code) throw new Error(`${path} has no code section`);
+  const reader = new Reader(code.body);
+  const bodies = [];
+  for (let i = reader.u32(); i > 0; i--) {
+    const size = reader.u32();
+    bodies.push({ start: reader.pos, end: reader.pos + size });
+    reader.pos += size;
+  }
+  return { code, bodies, imported: importedFunctions(list, path) };
+}
+
+/** The body of a function that only traps: no locals, `unreachable`, `end`. */
+export const TRAP_BODY = Buffer.from([0x00, 0x00, 0x0b]);
+
 /** Function names by function index, from the name section (empty without one). */
 export function functionNames(list) {
   const names = new Map();
