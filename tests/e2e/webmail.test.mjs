@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { REPO, startStack } from '../support/stack.mjs';
 import { BROWSER, inSession, launchBrowser, waitForUrl } from '../support/browsers.mjs';
 import { signIn } from '../support/chromium.mjs';
+import { busyMarkerOtherThan, seenAtProvider } from '../support/popup-watch.mjs';
 
 const ARTIFACTS = join(REPO, 'artifacts');
 const TEST = { timeout: 120_000 };
@@ -44,16 +45,6 @@ async function connectViaPopup(page, id = 'teams') {
     throw new Error(`connected, but the sign-in window stayed open (${shows}): ${err.message}`);
   }
 }
-
-/**
- * In the page: the module's marker of this origin's open sign-in window (`mailconnect:busy:…` in
- * localStorage, "{expiresMs} {serial}", renewed by the module's polls of the window) when there
- * is one and it no longer reads `seen`; false otherwise.
- */
-const busyMarkerOtherThan = (seen) => {
-  const marker = Object.keys(localStorage).filter((k) => k.startsWith('mailconnect:busy:')).map((k) => localStorage.getItem(k)).join();
-  return marker !== seen && marker;
-};
 
 async function lifetimeSeconds(page, id = 'teams') {
   return Number(await page.attribute(`${card(id)} .lifetime`, 'data-seconds'));
@@ -244,10 +235,8 @@ describe(`demo webmail end to end in ${BROWSER}`, () => {
       await page.waitUntil((n) => Number(document.getElementById('app').dataset.synced) > n, synced);
       assert.equal(await page.attribute(card(), 'data-state'), 'connecting');
       // The module tells a closed window from one that COOP severed by having seen it on the
-      // provider's origin for a second: the window is closed only after the module renewed its
-      // busy marker twice (at least 1.25 s apart) while the window showed the provider.
-      await page.waitUntil(busyMarkerOtherThan, marker);
-      await page.waitUntil(busyMarkerOtherThan, await page.evaluate(busyMarkerOtherThan, ''));
+      // provider's origin for a second.
+      await seenAtProvider(page, (fn, arg) => page.waitUntil(fn, arg));
       await second.close();
       await page.waitFor(`${card()} .error[data-code="popup_closed"]`);
       assert.equal(await page.attribute(card(), 'data-state'), 'disconnected');

@@ -24,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Builder, By } from 'selenium-webdriver';
 import { launchChromium } from './chromium.mjs';
 import { freePort } from './stack.mjs';
+import { until } from './until.mjs';
 
 export const BROWSER = process.env.BROWSER ?? 'chromium';
 export const ENGINES = ['chromium', 'firefox', 'webkit'];
@@ -107,11 +108,11 @@ export async function inSession(browser, fn) {
 /** Resolves once `page`'s address passes `accept` (a function of the URL string). */
 export async function waitForUrl(page, accept, { timeout = TIMEOUT } = {}) {
   let url;
-  for (const deadline = Date.now() + timeout; Date.now() < deadline; await sleep(100)) {
+  const check = async () => {
     url = await page.url();
-    if (accept(url)) return url;
-  }
-  throw new Error(`the page stayed at ${url} for ${timeout} ms`);
+    return accept(url) && url;
+  };
+  return until(check, 'address that passes the check', { timeout, describe: () => `the page stayed at ${url}` });
 }
 
 /** Starts `command` in a process group of its own; `stop()` ends the group, TERM then KILL. */

@@ -12,6 +12,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { chromium } from "playwright-core";
+import { seenAtProvider } from "../support/popup-watch.mjs";
 
 const PKG = new URL("../../crates/web/pkg/", import.meta.url).pathname;
 const CHROMIUM_ARGS = [
@@ -207,19 +208,6 @@ describe("the mailconnect package in a browser", () => {
 
   const lastOutcome = (page) => page.evaluate(() => window.outcomes.at(-1));
 
-  /**
-   * Waits until the module has seen its popup at the provider for over a second (what it needs to
-   * tell a window the user closed from one COOP severed): it renews its busy marker at most every
-   * 1.25 s while the window is open, so two renewals after the provider's page loaded.
-   */
-  const seenAtProvider = async (page) => {
-    const markerOtherThan = (seen) => {
-      const marker = Object.keys(localStorage).filter((k) => k.startsWith("mailconnect:busy:")).map((k) => localStorage.getItem(k)).join();
-      return marker !== seen && marker;
-    };
-    for (let renewals = 0; renewals < 2; renewals++) await page.waitForFunction(markerOtherThan, await page.evaluate(markerOtherThan, ""));
-  };
-
   test("plain <script type=module> imports the exports, and an unreachable edge is a typed error", async () => {
     const page = await context.newPage();
     await page.goto(`${origin}/plain.html`);
@@ -308,7 +296,7 @@ describe("the mailconnect package in a browser", () => {
     await fresh();
     const page = await openApp();
     const popup = await clickConnect(page);
-    await seenAtProvider(page);
+    await seenAtProvider(page, (fn, arg) => page.waitForFunction(fn, arg));
     await popup.close();
     await page.waitForFunction(async () => (await window.outcomes.at(-1)) !== undefined);
     const outcome = await lastOutcome(page);
